@@ -1,0 +1,92 @@
+"""Rendering pages: one Jinja2 environment, the caller's locale, CSRF token and principal.
+
+Templates call ``_("English text")`` for every user-facing string; the catalogue translates it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from tanhui.auth import ANON_CSRF_COOKIE, Principal
+from tanhui.i18n import LOCALE_COOKIE, SUPPORTED_LOCALES, negotiate, translate
+from tanhui.settings import get_settings
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+STATIC_DIR = Path(__file__).parent / "static"
+DISPLAY_TZ = ZoneInfo("Asia/Shanghai")
+
+environment = Environment(
+    loader=FileSystemLoader(TEMPLATES_DIR),
+    autoescape=select_autoescape(["html", "svg", "xml"]),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def page_locale(request: Request) -> str:
+    return negotiate(request.headers.get("accept-language"), request.cookies.get(LOCALE_COOKIE))
+
+
+def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """Show a UTC datetime in Asia/Shanghai, as people in Huzhou read it."""
+    if value is None:
+        return ""
+    return value.astimezone(DISPLAY_TZ).strftime(fmt)
+
+
+def cny(amount_fen: int) -> str:
+    """Integer fen as ``¥1,234.56``."""
+    sign = "-" if amount_fen < 0 else ""
+    yuan, fen = divmod(abs(amount_fen), 100)
+    return f"{sign}¥{yuan:,}.{fen:02d}"
+
+
+environment.filters["local_time"] = local_time
+environment.filters["cny"] = cny
+
+
+def anonymous_csrf(request: Request) -> str:
+    """The double-submit token for forms shown before sign-in (login): cookie == form field."""
+    token = request.cookies.get(ANON_CSRF_COOKIE)
+    if not token:
+        token = request.state.__dict__.setdefault("new_anon_csrf", secrets.token_urlsafe(24))
+    return token
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    principal: Principal | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    locale = page_locale(request)
+    csrf = principal.csrf_token if principal and principal.csrf_token else anonymous_csrf(request)
+    values: dict[str, Any] = {
+        "request": request,
+        "locale": locale,
+        "locales": SUPPORTED_LOCALES,
+        "_": partial(translate, locale=locale),
+        "principal": principal,
+        "csrf_token": csrf,
+        "base_url": get_settings().base_url,
+        "path": request.url.path,
+    }
+    values.update(context or {})
+    body = environment.get_template(template).render(values)
+    response = HTMLResponse(body, status_code=status_code)
+    new_token = request.state.__dict__.get("new_anon_csrf")
+    if new_token:
+        response.set_cookie(ANON_CSRF_COOKIE, new_token, httponly=True, samesite="lax", path="/")
+    return response

@@ -1,0 +1,1 @@
+"""Listings, orders, checkout and payment providers, settlement, ecological compensation."""

@@ -1,0 +1,1 @@
+"""Alembic revisions for SQLite and PostgreSQL (one history for both)."""

@@ -1,0 +1,1 @@
+"""Measurement, reporting and verification: rasters + parcels + methodology -> report."""

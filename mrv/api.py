@@ -1,0 +1,8 @@
+"""HTTP routes of the mrv package (thin: parse, check permission, call the service)."""
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/mrv", tags=["mrv"])
+
+# Request-body limits above the default (TANHUI_MAX_BODY_BYTES), by path prefix.
+BODY_LIMITS: dict[str, int] = {}

@@ -1,0 +1,7 @@
+"""Errors raised by the mrv use cases (each maps to a problem+json type)."""
+
+from tanhui.errors import DomainError
+
+
+class MrvError(DomainError):
+    code = "mrv/error"

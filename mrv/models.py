@@ -1,0 +1,1 @@
+"""MRV keeps no tables: reports are plain data, stored by the registry."""

@@ -1,0 +1,1 @@
+"""Projects, parcels, farmer households, contracts, lifecycle, batches and serials, retirements."""

@@ -1,0 +1,203 @@
+"""Settings from the environment (prefix ``TANHUI_``), with safe local defaults for the demo.
+
+Secrets are never in code: in development the ones that are missing are generated once into the
+git-ignored state folder (``.tanhui/`` by default) and reused; in production they must be given.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PLACEHOLDER_MARKERS = ("change", "placeholder", "example", "secret", "xxx", "todo", "dummy")
+MIN_SECRET_KEY_LENGTH = 32
+DATA_KEY_BYTES = 32
+SECRETS_FILE_NAME = "secrets.env"
+
+
+class Environment(StrEnum):
+    development = "development"
+    production = "production"
+    test = "test"
+
+
+class SettingsError(Exception):
+    """A setting is malformed or missing; the message is one line meant for an operator."""
+
+
+class Settings(BaseSettings):
+    """Everything Tanhui reads from its environment. Field names map to ``TANHUI_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="TANHUI_", extra="ignore", frozen=True)
+
+    env: Environment = Environment.development
+    database_url: str = "sqlite:///./tanhui.db"
+    secret_key: SecretStr | None = None
+    data_key: SecretStr | None = Field(default=None, description="base64 of 32 random bytes")
+    signing_key_file: Path | None = None
+    state_dir: Path = Path(".tanhui")
+    base_url: str = "http://127.0.0.1:8000"
+
+    stripe_secret_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_api_base: str | None = None
+    stripe_payment_method_types: Annotated[list[str], NoDecode] = ["card", "wechat_pay"]
+
+    session_max_age_s: int = Field(default=8 * 3600, gt=0)
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    login_max_failures_per_account: int = Field(default=5, gt=0)
+    login_max_failures_per_ip: int = Field(default=20, gt=0)
+    login_window_s: int = Field(default=15 * 60, gt=0)
+    otp_ttl_s: int = Field(default=300, gt=0)
+    db_pool_size: int = Field(default=10, gt=0)
+    sms_provider: str = "log"
+    audit_checkpoint_every: int = Field(default=100, gt=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_database_url(cls, value: str) -> str:
+        if value.startswith(("postgresql://", "postgres://")):
+            return "postgresql+psycopg://" + value.split("://", 1)[1]
+        if value.startswith(("postgresql+psycopg://", "sqlite://")):
+            return value
+        raise ValueError("must start with sqlite:/// or postgresql://")
+
+    @field_validator("stripe_payment_method_types", mode="before")
+    @classmethod
+    def _split_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("data_key")
+    @classmethod
+    def _check_data_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return value
+        try:
+            raw = base64.b64decode(value.get_secret_value(), validate=True)
+        except ValueError as exc:
+            raise ValueError("must be base64") from exc
+        if len(raw) != DATA_KEY_BYTES:
+            raise ValueError(f"must decode to {DATA_KEY_BYTES} bytes, got {len(raw)}")
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def signing_key_path(self) -> Path:
+        return self.signing_key_file or self.state_dir / "signing_key.pem"
+
+    @property
+    def data_key_bytes(self) -> bytes:
+        if self.data_key is None:
+            raise SettingsError("TANHUI_DATA_KEY is not set")
+        return base64.b64decode(self.data_key.get_secret_value())
+
+    @property
+    def secret_key_value(self) -> str:
+        if self.secret_key is None:
+            raise SettingsError("TANHUI_SECRET_KEY is not set")
+        return self.secret_key.get_secret_value()
+
+
+def _looks_like_placeholder(value: str) -> bool:
+    lowered = value.lower()
+    return any(marker in lowered for marker in PLACEHOLDER_MARKERS)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment; raise :class:`SettingsError` with one clear line."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "TANHUI_" + str(first["loc"][0]).upper() if first["loc"] else "TANHUI_*"
+        raise SettingsError(f"invalid setting {name}: {first['msg']}") from None
+
+
+def check_production(settings: Settings) -> None:
+    """Refuse to serve production traffic on missing or placeholder secrets."""
+    problems: list[str] = []
+    secret_key = settings.secret_key.get_secret_value() if settings.secret_key else ""
+    if len(secret_key) < MIN_SECRET_KEY_LENGTH or _looks_like_placeholder(secret_key):
+        problems.append(
+            f"TANHUI_SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} random characters"
+        )
+    if settings.data_key is None:
+        problems.append("TANHUI_DATA_KEY must be set (base64 of 32 random bytes)")
+    elif len(set(settings.data_key_bytes)) < 8:
+        problems.append("TANHUI_DATA_KEY looks like a placeholder (too few distinct bytes)")
+    if settings.signing_key_file is None or not settings.signing_key_file.exists():
+        problems.append("TANHUI_SIGNING_KEY_FILE must point to an existing Ed25519 key")
+    if settings.stripe_secret_key is not None and settings.stripe_webhook_secret is None:
+        problems.append("TANHUI_STRIPE_WEBHOOK_SECRET is required with TANHUI_STRIPE_SECRET_KEY")
+    if problems:
+        raise SettingsError("refusing to start in production: " + "; ".join(problems))
+
+
+def with_local_secrets(settings: Settings) -> Settings:
+    """Fill missing secrets from (or generate them into) the git-ignored state folder.
+
+    Only outside production: the demo and a developer's ``serve`` need no configuration, while a
+    production deployment must say where its secrets are.
+    """
+    if settings.env is Environment.production:
+        check_production(settings)
+        return settings
+    if settings.secret_key is not None and settings.data_key is not None:
+        return settings
+    state_dir = settings.state_dir
+    state_dir.mkdir(parents=True, exist_ok=True)
+    secrets_file = state_dir / SECRETS_FILE_NAME
+    stored: dict[str, str] = {}
+    if secrets_file.exists():
+        for line in secrets_file.read_text("utf-8").splitlines():
+            if "=" in line and not line.startswith("#"):
+                key, value = line.split("=", 1)
+                stored[key.strip()] = value.strip()
+    changed = False
+    if "TANHUI_SECRET_KEY" not in stored:
+        stored["TANHUI_SECRET_KEY"] = secrets.token_urlsafe(48)
+        changed = True
+    if "TANHUI_DATA_KEY" not in stored:
+        stored["TANHUI_DATA_KEY"] = base64.b64encode(secrets.token_bytes(DATA_KEY_BYTES)).decode()
+        changed = True
+    if changed:
+        body = "# generated by tanhui for local use; never commit\n" + "".join(
+            f"{key}={value}\n" for key, value in sorted(stored.items())
+        )
+        secrets_file.write_text(body, "utf-8")
+        os.chmod(secrets_file, 0o600)
+    return settings.model_copy(
+        update={
+            "secret_key": settings.secret_key or SecretStr(stored["TANHUI_SECRET_KEY"]),
+            "data_key": settings.data_key or SecretStr(stored["TANHUI_DATA_KEY"]),
+        }
+    )
+
+
+_current: Settings | None = None
+
+
+def use_settings(settings: Settings) -> None:
+    """Make ``settings`` the process-wide settings (the app factory and the CLI call this)."""
+    global _current  # noqa: PLW0603 - one process, one configuration
+    _current = settings
+
+
+def get_settings() -> Settings:
+    """The process-wide settings; loaded from the environment on first use."""
+    global _current  # noqa: PLW0603
+    if _current is None:
+        _current = with_local_secrets(load_settings())
+    return _current

@@ -1,0 +1,106 @@
+"""Bad input gets a problem+json answer with a stable type, in Chinese and English."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlmodel import Session
+
+from tests import factories
+
+PROBLEM = "application/problem+json"
+
+
+def test_unknown_api_route_is_a_404_problem(client: TestClient) -> None:
+    response = client.get("/api/v1/no/such/thing")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith(PROBLEM)
+    body = response.json()
+    assert body["type"] == "/problems/not-found" and body["status"] == 404
+    assert set(body["messages"]) == {"zh-CN", "en"}
+
+
+def test_unknown_page_for_a_browser_is_an_html_404(client: TestClient) -> None:
+    response = client.get("/no-such-page", headers={"Accept": "text/html"})
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+
+
+def test_wrong_content_type_is_415(client: TestClient) -> None:
+    response = client.post(
+        "/api/v1/auth/session",
+        content=b"email=a@b.cn&password=x",
+        headers={"Content-Type": "text/plain"},
+    )
+    assert response.status_code == 415
+    assert response.json()["type"] == "/problems/unsupported-media-type"
+    form = client.post("/api/v1/auth/session", data={"email": "a@b.cn", "password": "x"})
+    assert form.status_code == 415
+
+
+def test_malformed_json_is_422_naming_the_place(client: TestClient) -> None:
+    response = client.post(
+        "/api/v1/auth/session",
+        content=b'{"email": "a@b.cn", "password": ',
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+    body = response.json()
+    assert body["type"] == "/problems/invalid-input"
+    assert body["errors"][0]["code"] == "json_invalid"
+
+
+def test_missing_field_is_422_with_the_field(client: TestClient) -> None:
+    response = client.post("/api/v1/auth/session", json={"email": "a@b.cn"})
+    assert response.status_code == 422
+    fields = [error["field"] for error in response.json()["errors"]]
+    assert fields == ["password"]
+
+
+def test_oversized_body_is_413(client: TestClient) -> None:
+    big = b'{"email": "' + b"a" * (1024 * 1024 + 10) + b'"}'
+    response = client.post(
+        "/api/v1/auth/session", content=big, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert response.headers["content-type"].startswith(PROBLEM)
+    assert response.json()["type"] == "/problems/payload-too-large"
+
+
+def test_problem_language_follows_accept_language(client: TestClient, session: Session) -> None:
+    zh = client.get("/api/v1/me")
+    en = client.get("/api/v1/me", headers={"Accept-Language": "en-GB,en;q=0.9"})
+    assert zh.status_code == en.status_code == 401
+    assert zh.json()["title"] == "请登录"
+    assert en.json()["title"] == "Please sign in"
+    assert zh.json()["messages"]["en"] == en.json()["detail"]
+
+
+def test_conflict_changes_nothing(client: TestClient, session: Session) -> None:
+    admin = factories.user(session, admin=True)
+    token = factories.token_for(session, admin)
+    session.commit()
+    headers = {"Authorization": f"Bearer {token}"}
+    body = {"name": "重复的合作社", "kind": "cooperative"}
+    assert client.post("/api/v1/admin/organisations", json=body, headers=headers).status_code == 201
+    again = client.post("/api/v1/admin/organisations", json=body, headers=headers)
+    assert again.status_code == 409
+    names = [o["name"] for o in client.get("/api/v1/admin/organisations", headers=headers).json()]
+    assert names.count("重复的合作社") == 1
+
+
+def test_problem_types_are_documented(client: TestClient) -> None:
+    page = client.get("/problems/auth/too-many-attempts")
+    assert page.status_code == 200
+    assert client.get("/problems/no-such-type").status_code == 404
+
+
+def test_streamed_oversized_body_is_413(client: TestClient) -> None:
+    def chunks():  # type: ignore[no-untyped-def]
+        for _ in range(20):
+            yield b"x" * 65536
+
+    response = client.post(
+        "/api/v1/auth/session", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert response.json()["type"] == "/problems/payload-too-large"

@@ -1,0 +1,1 @@
+"""Double-entry, multi-asset ledger: accounts, journal entries, holds, balances, points."""

@@ -13,7 +13,7 @@ ALLOWED = {
     "mrv": {"tanhui"},
     "wallet": {"tanhui"},
     "registry": {"tanhui", "mrv", "wallet"},
-    "market": {"tanhui", "registry", "wallet", "mrv"},
+    "market": {"tanhui", "registry", "wallet"},
     "frontend": {"tanhui", "registry", "mrv", "wallet", "market"},
 }
 COMPOSITION_ROOTS = {"tanhui/app.py", "tanhui/cli.py", "tanhui/demo.py", "tanhui/migrate.py"}

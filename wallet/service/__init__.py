@@ -1,0 +1,94 @@
+"""Use cases of the wallet: a double-entry, multi-asset ledger (plain functions taking a Session;
+they flush, never commit).
+
+The names below are the interface other packages code against (registry, market, carbon
+inclusion); the sub-modules hold the implementation:
+
+- :mod:`wallet.service.accounts`: assets, accounts, system accounts, balances, freezing;
+- :mod:`wallet.service.entries`: ``post_entry``, ``post_entries`` (batches), reversals;
+- :mod:`wallet.service.holds`: ``hold``, ``capture_hold``, ``void_hold``, ``expire_holds``;
+- :mod:`wallet.service.history`: ``list_postings`` (cursor pages, CSV);
+- :mod:`wallet.service.verify`: ``verify_ledger`` (recompute balances, check the chains);
+- :mod:`wallet.service.engine` and :mod:`wallet.service.chain`: how entries are applied.
+"""
+
+from wallet.service.accounts import (
+    ASSET_CNY,
+    ASSET_POINTS,
+    ASSET_REDUCTION_G,
+    HOT_SHARDS,
+    SYSTEM_ACCOUNTS,
+    Balance,
+    account_for,
+    balances_of,
+    credit_asset,
+    ensure_asset,
+    find_account,
+    get_account,
+    get_balance,
+    open_account,
+    resolve_owner,
+    set_frozen,
+    system_account,
+)
+from wallet.service.entries import (
+    MAX_BATCH_ENTRIES,
+    EntryRequest,
+    EntryResult,
+    Transfer,
+    entry_postings,
+    get_entry,
+    post_entries,
+    post_entry,
+    reverse_entry,
+)
+from wallet.service.history import PostingLine, PostingPage, list_postings
+from wallet.service.holds import (
+    capture_hold,
+    expire_holds,
+    get_hold,
+    hold,
+    is_expired,
+    void_hold,
+)
+from wallet.service.verify import LedgerReport, verify_ledger
+
+__all__ = [
+    "ASSET_CNY",
+    "ASSET_POINTS",
+    "ASSET_REDUCTION_G",
+    "HOT_SHARDS",
+    "MAX_BATCH_ENTRIES",
+    "SYSTEM_ACCOUNTS",
+    "Balance",
+    "EntryRequest",
+    "EntryResult",
+    "LedgerReport",
+    "PostingLine",
+    "PostingPage",
+    "Transfer",
+    "account_for",
+    "balances_of",
+    "capture_hold",
+    "credit_asset",
+    "ensure_asset",
+    "entry_postings",
+    "expire_holds",
+    "find_account",
+    "get_account",
+    "get_balance",
+    "get_entry",
+    "get_hold",
+    "hold",
+    "is_expired",
+    "list_postings",
+    "open_account",
+    "post_entries",
+    "post_entry",
+    "resolve_owner",
+    "reverse_entry",
+    "set_frozen",
+    "system_account",
+    "verify_ledger",
+    "void_hold",
+]

@@ -1,0 +1,528 @@
+"""The posting engine: apply a list of drafted entries in the caller's transaction.
+
+Every use case that moves value (transfers, holds, captures, voids, expiries, batches) builds
+:class:`Draft` entries and hands them to :func:`apply`, which
+
+1. resolves idempotency keys already used (same request: the original entry; other request: 409),
+2. loads the accounts and refuses unknown accounts and transfers that mix assets,
+3. locks the balance rows it will change, in one sorted order (``account_id, shard``), so that
+   concurrent transactions cannot deadlock on them; a hot account that is only credited locks
+   any one of its shards that nobody else holds (``SKIP LOCKED``) instead of queueing,
+4. checks each entry against the locked balances in memory (frozen accounts, floors counting
+   pending debits, 64-bit limits) and keeps or rejects it whole,
+5. appends the kept entries to a journal chain, inserts their postings and writes the new
+   balances: a few statements for any number of entries.
+
+An entry whose idempotency key is inserted concurrently by another transaction is found by the
+unique index (``ON CONFLICT DO NOTHING``), nothing of this call having been written yet; it is
+then answered like any earlier use of the key. On SQLite every transaction already holds the
+single write lock (``BEGIN IMMEDIATE``); the same code runs there, the row locks being no-ops.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, tuple_, update
+from sqlalchemy import select as sa_select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import make_transient_to_detached
+from sqlmodel import Session, col, select
+
+from tanhui.db import database_kind, new_id, utcnow
+from tanhui.errors import DomainError, IdempotencyConflict
+from tanhui.i18n import N_
+from wallet.errors import (
+    AccountFrozen,
+    AmountTooLarge,
+    InsufficientFunds,
+    MixedAssets,
+    UnknownAccount,
+)
+from wallet.models import Account, BalanceShard, EntryKind, JournalEntry, Layer, Posting, Side
+from wallet.service import chain
+
+MAX_BALANCE_VALUE = 2**63 - 1  # a BIGINT column
+MAX_RETRIES_IN_CALL = 4  # re-evaluations after concurrent duplicates or released holds
+
+_BALANCE = BalanceShard.__table__  # type: ignore[attr-defined]
+_ENTRY = JournalEntry.__table__  # type: ignore[attr-defined]
+_POSTING = Posting.__table__  # type: ignore[attr-defined]
+
+# Index of each (layer, side) in a balance vector [posted D, posted C, pending D, pending C].
+_SLOT = {
+    (Layer.posted, Side.debit): 0,
+    (Layer.posted, Side.credit): 1,
+    (Layer.pending, Side.debit): 2,
+    (Layer.pending, Side.credit): 3,
+}
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One posting to make. Legs come in (debit, credit) pairs of the same amount and layer."""
+
+    account_id: uuid.UUID
+    layer: Layer
+    side: Side
+    amount: int
+
+
+def pair(debit: uuid.UUID, credit: uuid.UUID, amount: int, layer: Layer) -> list[Leg]:
+    return [Leg(debit, layer, Side.debit, amount), Leg(credit, layer, Side.credit, amount)]
+
+
+@dataclass
+class Draft:
+    """An entry to apply; ``request_hash`` identifies the request behind an idempotency key."""
+
+    kind: EntryKind
+    code: str
+    scope: str
+    idempotency_key: str | None
+    request_hash: str
+    metadata_json: str
+    legs: list[Leg]
+    reverses_id: uuid.UUID | None = None
+    hold_id: uuid.UUID | None = None
+    id: uuid.UUID = field(default_factory=new_id)
+    created_at: datetime = field(default_factory=utcnow)
+
+
+@dataclass
+class Outcome:
+    """What became of one draft: a new entry, an earlier one (``duplicate``), or an error."""
+
+    entry: JournalEntry | None = None
+    error: DomainError | None = None
+    duplicate: bool = False
+
+
+@dataclass
+class _AccountState:
+    account: Account
+    shards: list[int]  # the locked shard rows of this account
+    all_locked: bool  # every shard is locked: sums are exact, floors can be checked
+    totals: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
+    frozen: bool = False
+
+
+def apply(
+    session: Session, drafts: Sequence[Draft], *, release_expired: bool = True
+) -> list[Outcome]:
+    """Apply ``drafts`` in order, each whole or not at all; one :class:`Outcome` per draft."""
+    outcomes: list[Outcome | None] = [None] * len(drafts)
+    first_of_key: dict[tuple[str, str], int] = {}
+    repeats: dict[int, int] = {}
+    for index, draft in enumerate(drafts):
+        if draft.idempotency_key is None:
+            continue
+        key = (draft.scope, draft.idempotency_key)
+        if key in first_of_key:
+            repeats[index] = first_of_key[key]
+        else:
+            first_of_key[key] = index
+    if len(drafts) > 1 and first_of_key:
+        _resolve_existing(session, drafts, outcomes, first_of_key)
+
+    live = [i for i in range(len(drafts)) if outcomes[i] is None and i not in repeats]
+    accounts = _load_accounts(session, [drafts[i] for i in live])
+    for index in list(live):
+        error = _shape_error(drafts[index], accounts)
+        if error is not None:
+            outcomes[index] = Outcome(error=error)
+            live.remove(index)
+
+    released_once = False
+    for _attempt in range(MAX_RETRIES_IN_CALL):
+        if not live:
+            break
+        states, rows = _lock(session, accounts, [drafts[i] for i in live])
+        kept: list[int] = []
+        starved: set[uuid.UUID] = set()
+        errors: dict[int, DomainError] = {}
+        for index in live:
+            error = _try_apply(drafts[index], states, rows)
+            if error is None:
+                kept.append(index)
+            else:
+                errors[index] = error
+                if isinstance(error, InsufficientFunds):
+                    starved.add(uuid.UUID(str(error.params["account_id"])))
+        if starved and release_expired and not released_once:
+            released_once = True
+            from wallet.service.holds import release_expired_holds
+
+            if release_expired_holds(session, account_ids=sorted(starved)):
+                continue  # balances changed: evaluate again from freshly locked rows
+        if kept:
+            written = _write(session, [drafts[i] for i in kept], accounts, states, rows)
+            if written is None:  # some keys were taken concurrently: answer those, retry rest
+                taken = {
+                    (drafts[i].scope, drafts[i].idempotency_key or ""): i
+                    for i in kept
+                    if drafts[i].idempotency_key is not None
+                }
+                _resolve_existing(session, drafts, outcomes, taken)
+                live = [i for i in live if outcomes[i] is None]
+                continue
+            for index, entry in zip(kept, written, strict=True):
+                outcomes[index] = Outcome(entry=entry)
+        # A rejected draft may be the retry of an entry already made (that used the funds it
+        # now lacks): answer it like the original.
+        _resolve_existing(
+            session,
+            drafts,
+            outcomes,
+            {
+                (drafts[i].scope, drafts[i].idempotency_key or ""): i
+                for i in errors
+                if drafts[i].idempotency_key is not None
+            },
+        )
+        for index, error in errors.items():
+            if outcomes[index] is None:
+                outcomes[index] = Outcome(error=error)
+        live = []
+    for index in live:  # pragma: no cover - bounded retries exhausted under extreme contention
+        outcomes[index] = Outcome(
+            error=IdempotencyConflict(
+                N_("A request with the key {key} is still being processed."),
+                key=drafts[index].idempotency_key,
+            )
+        )
+
+    for index, first in repeats.items():
+        outcomes[index] = _repeat_outcome(drafts[index], drafts[first], outcomes[first])
+    return [outcome if outcome is not None else Outcome() for outcome in outcomes]
+
+
+def _repeat_outcome(draft: Draft, first: Draft, outcome: Outcome | None) -> Outcome:
+    if draft.request_hash != first.request_hash:
+        return Outcome(error=_key_reused(draft.idempotency_key))
+    if outcome is None:  # pragma: no cover - every first draft has an outcome
+        return Outcome()
+    return Outcome(entry=outcome.entry, error=outcome.error, duplicate=outcome.entry is not None)
+
+
+def _key_reused(key: str | None) -> IdempotencyConflict:
+    return IdempotencyConflict(
+        N_("The key {key} was already used for a different request."), key=key
+    )
+
+
+def _resolve_existing(
+    session: Session,
+    drafts: Sequence[Draft],
+    outcomes: list[Outcome | None],
+    wanted: dict[tuple[str, str], int],
+) -> None:
+    """Answer drafts whose (scope, key) is already in the journal."""
+    if not wanted:
+        return
+    found = session.exec(
+        select(JournalEntry).where(
+            tuple_(col(JournalEntry.scope), col(JournalEntry.idempotency_key)).in_(list(wanted))
+        )
+    ).all()
+    for entry in found:
+        index = wanted.get((entry.scope, entry.idempotency_key or ""))
+        if index is None:
+            continue
+        if entry.request_hash != drafts[index].request_hash:
+            outcomes[index] = Outcome(error=_key_reused(entry.idempotency_key))
+        else:
+            outcomes[index] = Outcome(entry=entry, duplicate=True)
+
+
+def _load_accounts(session: Session, drafts: Sequence[Draft]) -> dict[uuid.UUID, Account]:
+    ids = sorted({leg.account_id for draft in drafts for leg in draft.legs})
+    if not ids:
+        return {}
+    found = session.exec(select(Account).where(col(Account.id).in_(ids))).all()
+    return {account.id: account for account in found}
+
+
+def _shape_error(draft: Draft, accounts: dict[uuid.UUID, Account]) -> DomainError | None:
+    for leg in draft.legs:
+        if leg.account_id not in accounts:
+            return UnknownAccount(N_("No account {account_id}."), account_id=str(leg.account_id))
+    for debit, credit in zip(draft.legs[::2], draft.legs[1::2], strict=True):
+        debit_asset = accounts[debit.account_id].asset
+        credit_asset = accounts[credit.account_id].asset
+        if debit_asset != credit_asset:
+            return MixedAssets(
+                N_(
+                    "Account {debit_account_id} holds {debit_asset} but account "
+                    "{credit_account_id} holds {credit_asset}."
+                ),
+                debit_account_id=str(debit.account_id),
+                debit_asset=debit_asset,
+                credit_account_id=str(credit.account_id),
+                credit_asset=credit_asset,
+            )
+    return None
+
+
+def _available_delta(vector: list[int]) -> int:
+    """How an entry changes ``available`` (= posted C - posted D - pending D)."""
+    return vector[1] - vector[0] - vector[2]
+
+
+def _account_vectors(draft: Draft) -> dict[uuid.UUID, list[int]]:
+    vectors: dict[uuid.UUID, list[int]] = {}
+    for leg in draft.legs:
+        vector = vectors.setdefault(leg.account_id, [0, 0, 0, 0])
+        vector[_SLOT[(leg.layer, leg.side)]] += leg.amount
+    return vectors
+
+
+_Rows = dict[tuple[uuid.UUID, int], list[int]]
+
+
+def _lock(
+    session: Session, accounts: dict[uuid.UUID, Account], drafts: Sequence[Draft]
+) -> tuple[dict[uuid.UUID, _AccountState], _Rows]:
+    """Lock the balance rows the drafts need and read them (see the module docstring)."""
+    needs_all: set[uuid.UUID] = set()
+    touched: set[uuid.UUID] = set()
+    for draft in drafts:
+        for account_id, vector in _account_vectors(draft).items():
+            touched.add(account_id)
+            account = accounts[account_id]
+            if account.shards == 1 or (account.floor is not None and _available_delta(vector) < 0):
+                needs_all.add(account_id)
+    columns = (
+        _BALANCE.c.account_id,
+        _BALANCE.c.shard,
+        _BALANCE.c.posted_debits,
+        _BALANCE.c.posted_credits,
+        _BALANCE.c.pending_debits,
+        _BALANCE.c.pending_credits,
+        _BALANCE.c.frozen,
+    )
+    states: dict[uuid.UUID, _AccountState] = {}
+    rows: _Rows = {}
+
+    def take(found: Sequence[Any], all_locked: bool) -> None:
+        for account_id, shard, *values, frozen in found:
+            state = states.get(account_id)
+            if state is None:
+                state = states[account_id] = _AccountState(
+                    account=accounts[account_id], shards=[], all_locked=all_locked
+                )
+            state.shards.append(shard)
+            state.frozen = state.frozen or bool(frozen)
+            rows[(account_id, shard)] = [int(value) for value in values]
+            for slot in range(4):
+                state.totals[slot] += int(values[slot])
+
+    if needs_all:
+        take(
+            session.execute(
+                sa_select(*columns)
+                .where(_BALANCE.c.account_id.in_(sorted(needs_all)))
+                .order_by(_BALANCE.c.account_id, _BALANCE.c.shard)
+                .with_for_update()
+            ).all(),
+            all_locked=True,
+        )
+    for account_id in sorted(touched - needs_all):
+        found = session.execute(
+            sa_select(*columns)
+            .where(_BALANCE.c.account_id == account_id)
+            .order_by(func.random())
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        ).all()
+        if not found:  # every shard is busy: queue on one of them
+            shard = secrets.randbelow(accounts[account_id].shards)
+            found = session.execute(
+                sa_select(*columns)
+                .where(_BALANCE.c.account_id == account_id, _BALANCE.c.shard == shard)
+                .with_for_update()
+            ).all()
+        take(found, all_locked=False)
+    for account_id in touched:
+        if account_id not in states:  # pragma: no cover - accounts are opened with their rows
+            raise UnknownAccount(N_("No account {account_id}."), account_id=str(account_id))
+    return states, rows
+
+
+def _try_apply(
+    draft: Draft, states: dict[uuid.UUID, _AccountState], rows: _Rows
+) -> DomainError | None:
+    """Check ``draft`` against the locked balances; apply it in memory if it passes."""
+    vectors = _account_vectors(draft)
+    for account_id, vector in vectors.items():
+        state = states[account_id]
+        account = state.account
+        if state.frozen and (vector[0] > 0 or vector[2] > 0):
+            return AccountFrozen(N_("Account {account_id} is frozen."), account_id=str(account_id))
+        change = _available_delta(vector)
+        if change < 0 and account.floor is not None:
+            assert state.all_locked
+            available = state.totals[1] - state.totals[0] - state.totals[2]
+            if available + change < account.floor:
+                return InsufficientFunds(
+                    N_("Account {account_id} has {available} available; this needs {needed}."),
+                    account_id=str(account_id),
+                    available=available,
+                    needed=-change,
+                    floor=account.floor,
+                )
+        target = rows[(account_id, state.shards[0])]
+        for slot in range(4):
+            if not -MAX_BALANCE_VALUE <= target[slot] + vector[slot] <= MAX_BALANCE_VALUE:
+                return AmountTooLarge(
+                    N_("The balance of account {account_id} would exceed the largest amount."),
+                    account_id=str(account_id),
+                )
+    for account_id, vector in vectors.items():
+        state = states[account_id]
+        target = rows[(account_id, state.shards[0])]
+        for slot in range(4):
+            target[slot] += vector[slot]
+            state.totals[slot] += vector[slot]
+    return None
+
+
+def _write(
+    session: Session,
+    drafts: Sequence[Draft],
+    accounts: dict[uuid.UUID, Account],
+    states: dict[uuid.UUID, _AccountState],
+    rows: _Rows,
+) -> list[JournalEntry] | None:
+    """Append ``drafts`` to a chain and write postings and balances; None if a key was taken."""
+    head = chain.lock_head(session)
+    entry_rows: list[dict[str, Any]] = []
+    posting_rows: list[dict[str, Any]] = []
+    seq, previous = head.seq, head.hash
+    for draft in drafts:
+        seq += 1
+        postings = [
+            (
+                leg.account_id,
+                accounts[leg.account_id].asset,
+                leg.layer.value,
+                leg.side.value,
+                leg.amount,
+            )
+            for leg in draft.legs
+        ]
+        content = chain.entry_content(
+            entry_id=draft.id,
+            chain=head.chain,
+            chain_seq=seq,
+            scope=draft.scope,
+            idempotency_key=draft.idempotency_key,
+            request_hash=draft.request_hash,
+            kind=draft.kind.value,
+            code=draft.code,
+            metadata_json=draft.metadata_json,
+            reverses_id=draft.reverses_id,
+            hold_id=draft.hold_id,
+            created_at=draft.created_at,
+            postings=postings,
+        )
+        digest = chain.link_hash(previous, content)
+        entry_rows.append(
+            {
+                "id": draft.id,
+                "chain": head.chain,
+                "chain_seq": seq,
+                "prev_hash": previous,
+                "hash": digest,
+                "scope": draft.scope,
+                "idempotency_key": draft.idempotency_key,
+                "request_hash": draft.request_hash,
+                "kind": draft.kind.value,
+                "code": draft.code,
+                "metadata_json": draft.metadata_json,
+                "reverses_id": draft.reverses_id,
+                "hold_id": draft.hold_id,
+                "created_at": draft.created_at,
+            }
+        )
+        for ordinal, (account_id, asset, layer, side, amount) in enumerate(postings):
+            posting_rows.append(
+                {
+                    "entry_id": draft.id,
+                    "ordinal": ordinal,
+                    "account_id": account_id,
+                    "asset": asset,
+                    "layer": layer,
+                    "side": side,
+                    "amount": amount,
+                }
+            )
+        previous = digest
+    if not _insert_entries(session, entry_rows):
+        return None
+    session.execute(_POSTING.insert(), posting_rows)
+    touched = {leg.account_id for draft in drafts for leg in draft.legs}
+    changed = {(account_id, states[account_id].shards[0]) for account_id in touched}
+    session.execute(
+        update(_BALANCE)
+        .where(
+            _BALANCE.c.account_id == bindparam("b_account"),
+            _BALANCE.c.shard == bindparam("b_shard"),
+        )
+        .values(
+            posted_debits=bindparam("b_pd"),
+            posted_credits=bindparam("b_pc"),
+            pending_debits=bindparam("b_qd"),
+            pending_credits=bindparam("b_qc"),
+        ),
+        [
+            {
+                "b_account": account_id,
+                "b_shard": shard,
+                "b_pd": rows[(account_id, shard)][0],
+                "b_pc": rows[(account_id, shard)][1],
+                "b_qd": rows[(account_id, shard)][2],
+                "b_qc": rows[(account_id, shard)][3],
+            }
+            for account_id, shard in sorted(changed)
+        ],
+    )
+    head.seq, head.hash = seq, previous
+    chain.store_head(session, head)
+    entries = []
+    for values in entry_rows:
+        entry = JournalEntry(**values)
+        make_transient_to_detached(entry)
+        session.add(entry)
+        entries.append(entry)
+    return entries
+
+
+def _insert_entries(session: Session, entry_rows: list[dict[str, Any]]) -> bool:
+    """Insert the entry rows; False (and nothing inserted) if an idempotency key is taken."""
+    keyed = [row for row in entry_rows if row["idempotency_key"] is not None]
+    if not keyed:
+        session.execute(_ENTRY.insert(), entry_rows)
+        return True
+    insert = pg_insert if database_kind(session) == "postgresql" else sqlite_insert
+    statement = (
+        insert(_ENTRY)
+        .on_conflict_do_nothing(index_elements=["scope", "idempotency_key"])
+        .returning(_ENTRY.c.id)
+    )
+    if len(entry_rows) == 1:
+        inserted = session.execute(statement, entry_rows).all()
+        return len(inserted) == 1
+    savepoint = session.begin_nested()
+    inserted = session.execute(statement, entry_rows).all()
+    if len(inserted) != len(entry_rows):
+        savepoint.rollback()
+        return False
+    savepoint.commit()
+    return True

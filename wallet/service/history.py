@@ -1,0 +1,144 @@
+"""An account's history: its postings, oldest first, in cursor pages (and as CSV)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from tanhui.errors import InvalidInput
+from tanhui.i18n import N_
+from wallet.models import JournalEntry, Posting
+from wallet.service.accounts import get_account
+
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1_000
+MAX_CSV_ROWS = 100_000
+CSV_COLUMNS = (
+    "posting_id",
+    "entry_id",
+    "created_at",
+    "kind",
+    "code",
+    "layer",
+    "side",
+    "amount",
+    "asset",
+    "hold_id",
+    "reverses_id",
+    "metadata",
+)
+
+
+@dataclass(frozen=True)
+class PostingLine:
+    id: int
+    entry_id: uuid.UUID
+    created_at: datetime
+    kind: str
+    code: str
+    layer: str
+    side: str
+    amount: int
+    asset: str
+    hold_id: uuid.UUID | None
+    reverses_id: uuid.UUID | None
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PostingPage:
+    items: list[PostingLine]
+    next_cursor: str | None
+
+
+def _cursor_value(cursor: str | None) -> int:
+    if cursor is None or cursor == "":
+        return 0
+    if not cursor.isdigit() or len(cursor) > 19:
+        raise InvalidInput(N_("The cursor {cursor} is not valid."), cursor=cursor)
+    return int(cursor)
+
+
+def list_postings(
+    session: Session,
+    account_id: uuid.UUID,
+    *,
+    cursor: str | None = None,
+    limit: int = DEFAULT_PAGE_SIZE,
+    max_limit: int = MAX_PAGE_SIZE,
+) -> PostingPage:
+    """Postings of the account after ``cursor`` (the ``next_cursor`` of the previous page).
+
+    Postings are ordered by their id, which grows with insertion; an entry committed late may
+    carry a smaller id than one already listed, so a reader following the newest page may see it
+    only on a re-read from an earlier cursor.
+    """
+    get_account(session, account_id)
+    if not 1 <= limit <= max_limit:
+        raise InvalidInput(N_("limit must be between 1 and {maximum}."), maximum=max_limit)
+    after = _cursor_value(cursor)
+    rows = session.exec(
+        select(Posting, JournalEntry)
+        .join(JournalEntry, col(JournalEntry.id) == col(Posting.entry_id))
+        .where(col(Posting.account_id) == account_id)
+        .where(col(Posting.id) > after)
+        .order_by(col(Posting.id))
+        .limit(limit + 1)
+    ).all()
+    items = [
+        PostingLine(
+            id=int(posting.id or 0),
+            entry_id=entry.id,
+            created_at=entry.created_at,
+            kind=entry.kind,
+            code=entry.code,
+            layer=posting.layer,
+            side=posting.side,
+            amount=posting.amount,
+            asset=posting.asset,
+            hold_id=entry.hold_id,
+            reverses_id=entry.reverses_id,
+            metadata=json.loads(entry.metadata_json),
+        )
+        for posting, entry in rows[:limit]
+    ]
+    next_cursor = str(items[-1].id) if len(rows) > limit else None
+    return PostingPage(items=items, next_cursor=next_cursor)
+
+
+def postings_csv(lines: Iterable[PostingLine]) -> str:
+    """The lines as CSV (UTF-8, header row, amounts as integers in the asset's smallest unit)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for line in lines:
+        writer.writerow(
+            [
+                line.id,
+                line.entry_id,
+                line.created_at.isoformat(),
+                line.kind,
+                line.code,
+                line.layer,
+                line.side,
+                line.amount,
+                line.asset,
+                line.hold_id or "",
+                line.reverses_id or "",
+                _csv_safe(json.dumps(line.metadata, ensure_ascii=False, sort_keys=True)),
+            ]
+        )
+    return buffer.getvalue()
+
+
+def _csv_safe(text: str) -> str:
+    """Neutralise spreadsheet formulas in free text (CSV injection)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text

@@ -16,8 +16,10 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from frontend.navigation import links_for
 from tanhui.auth import ANON_CSRF_COOKIE, Principal
-from tanhui.i18n import LOCALE_COOKIE, SUPPORTED_LOCALES, negotiate, translate
+from tanhui.i18n import LOCALE_COOKIE, N_, SUPPORTED_LOCALES, negotiate, translate
+from tanhui.models import OrgKind, Role
 from tanhui.settings import get_settings
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -33,8 +35,12 @@ environment = Environment(
 )
 
 
-def page_locale(request: Request) -> str:
-    return negotiate(request.headers.get("accept-language"), request.cookies.get(LOCALE_COOKIE))
+def page_locale(request: Request, principal: Principal | None = None) -> str:
+    """The language cookie wins, then a resident's saved preference, then Accept-Language."""
+    cookie = request.cookies.get(LOCALE_COOKIE)
+    if cookie is None and principal is not None and principal.resident is not None:
+        cookie = principal.resident.locale
+    return negotiate(request.headers.get("accept-language"), cookie)
 
 
 def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -51,6 +57,21 @@ def cny(amount_fen: int) -> str:
     return f"{sign}¥{yuan:,}.{fen:02d}"
 
 
+ORG_KIND_LABELS = {
+    OrgKind.cooperative: N_("Cooperative"),
+    OrgKind.enterprise: N_("Enterprise"),
+    OrgKind.verifier: N_("Verifier"),
+    OrgKind.authority: N_("Authority"),
+    OrgKind.court: N_("Court"),
+    OrgKind.compensation_fund: N_("Compensation fund"),
+    OrgKind.merchant: N_("Merchant"),
+    OrgKind.data_partner: N_("Data partner"),
+    OrgKind.platform: N_("Platform"),
+}
+ROLE_LABELS = {Role.owner: N_("Owner"), Role.member: N_("Member"), Role.viewer: N_("Viewer")}
+
+environment.globals["org_kind_labels"] = ORG_KIND_LABELS
+environment.globals["role_labels"] = ROLE_LABELS
 environment.filters["local_time"] = local_time
 environment.filters["cny"] = cny
 
@@ -71,7 +92,7 @@ def render(
     principal: Principal | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    locale = page_locale(request)
+    locale = page_locale(request, principal)
     csrf = principal.csrf_token if principal and principal.csrf_token else anonymous_csrf(request)
     values: dict[str, Any] = {
         "request": request,
@@ -82,6 +103,8 @@ def render(
         "csrf_token": csrf,
         "base_url": get_settings().base_url,
         "path": request.url.path,
+        "nav_links": links_for(principal),
+        "elder_mode": bool(principal and principal.resident and principal.resident.elder_mode),
     }
     values.update(context or {})
     body = environment.get_template(template).render(values)

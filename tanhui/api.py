@@ -6,7 +6,6 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
-from sqlmodel import col, select
 
 from tanhui import identity
 from tanhui.auth import (
@@ -187,8 +186,10 @@ admin_router = APIRouter(prefix="/admin", tags=["admin"])
     summary="All organisations",
 )
 def list_organisations(_admin: PlatformAdmin, session: SessionDep) -> Any:
-    rows = session.exec(select(Organisation).order_by(col(Organisation.name))).all()
-    return [OrganisationPublic(id=row.id, name=row.name, kind=row.kind) for row in rows]
+    return [
+        OrganisationPublic(id=row.id, name=row.name, kind=row.kind)
+        for row in identity.list_organisations(session)
+    ]
 
 
 @admin_router.post(

@@ -14,7 +14,9 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+import frontend.admin_pages
 import frontend.pages
+import frontend.resident_app
 import frontend.templating
 import market.api
 import mrv.api
@@ -201,5 +203,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     app.include_router(frontend.pages.router)
+    app.include_router(frontend.resident_app.router)
+    app.include_router(frontend.admin_pages.router)
     app.mount("/static", StaticFiles(directory=frontend.templating.STATIC_DIR), name="static")
     return app

@@ -187,6 +187,16 @@ def _iter_records(session: Session) -> Iterator[AuditRecord]:
         session.expunge_all()
 
 
+def list_records(
+    session: Session, *, before_seq: int | None = None, limit: int = 50
+) -> list[AuditRecord]:
+    """The newest records first, a page at a time (``before_seq`` is the cursor)."""
+    query = select(AuditRecord).order_by(col(AuditRecord.seq).desc()).limit(min(limit, 500))
+    if before_seq is not None:
+        query = query.where(col(AuditRecord.seq) < before_seq)
+    return list(session.exec(query).all())
+
+
 def verify_chain(session: Session) -> ChainReport:
     """Recompute the chain; name the first record whose link or content does not hold."""
     checkpoints = {cp.seq: cp for cp in session.exec(select(AuditCheckpoint)).all()}

@@ -22,7 +22,7 @@ from tanhui import audit, pii
 from tanhui.crypto import random_token, token_hash
 from tanhui.db import utcnow
 from tanhui.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthorized
-from tanhui.i18n import N_
+from tanhui.i18n import N_, SUPPORTED_LOCALES
 from tanhui.models import (
     ApiToken,
     LoginAttempt,
@@ -177,6 +177,17 @@ def create_user(
         },
     )
     return user
+
+
+def list_organisations(session: Session) -> list[Organisation]:
+    return list(session.exec(select(Organisation).order_by(col(Organisation.name))).all())
+
+
+def list_users(session: Session, *, organisation_id: uuid.UUID | None = None) -> list[User]:
+    query = select(User).order_by(col(User.email))
+    if organisation_id is not None:
+        query = query.where(col(User.organisation_id) == organisation_id)
+    return list(session.exec(query).all())
 
 
 def find_user_by_email(session: Session, email: str) -> User | None:
@@ -376,6 +387,32 @@ def find_resident_by_phone_index(session: Session, phone_index: str) -> Resident
     return session.exec(
         select(Resident).where(col(Resident.phone_index) == phone_index)
     ).one_or_none()
+
+
+def update_resident_preferences(
+    session: Session,
+    resident: Resident,
+    *,
+    elder_mode: bool | None = None,
+    locale: str | None = None,
+    display_name: str | None = None,
+) -> Resident:
+    """A resident's own settings: elder mode (larger text and targets), language, name."""
+    if locale is not None:
+        if locale not in SUPPORTED_LOCALES:
+            raise InvalidInput(
+                N_("Unsupported language {locale}."),
+                locale=locale,
+                errors=[{"field": "locale", "message": "unsupported"}],
+            )
+        resident.locale = locale
+    if elder_mode is not None:
+        resident.elder_mode = elder_mode
+    if display_name is not None:
+        resident.display_name = display_name.strip()[:100]
+    session.add(resident)
+    session.flush()
+    return resident
 
 
 def resident_phone(resident: Resident) -> str:

@@ -110,10 +110,18 @@ def pg_session_url(base_settings: Settings) -> Iterator[str | None]:
 
 
 def truncate_all(url: str) -> None:
-    tables = ", ".join(f'"{table.name}"' for table in all_metadata().sorted_tables)
+    """Empty every table the migrations created (all but Alembic's own)."""
     engine = create_engine(url)
     with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        existing = set(
+            connection.execute(
+                text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            ).scalars()
+        )
+        names = [t.name for t in all_metadata().sorted_tables if t.name in existing]
+        if names:
+            tables = ", ".join(f'"{name}"' for name in names)
+            connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
 
 

@@ -1,4 +1,8 @@
-"""`tanhui wallet ...` commands."""
+"""`tanhui wallet ...` commands: check the ledger, release expired holds."""
+
+from __future__ import annotations
+
+from typing import Annotated
 
 import typer
 
@@ -6,3 +10,47 @@ app = typer.Typer(
     help="Double-entry, multi-asset ledger: accounts, journal entries, holds, balances, points.",
     no_args_is_help=True,
 )
+
+
+@app.command("verify")
+def verify() -> None:
+    """Recompute every balance from the journal, check that every entry balances per asset and
+    that the hash chains are intact; exit 1 naming the first fault."""
+    from tanhui.cli import engine_or_exit, fail, settings_or_exit
+    from wallet.service import verify_ledger_snapshot
+
+    engine = engine_or_exit(settings_or_exit())
+    try:
+        report = verify_ledger_snapshot(engine)
+    finally:
+        engine.dispose()
+    if not report.ok:
+        more = len(report.faults) - 1
+        suffix = f" (and {more} more)" if more else ""
+        fail(f"ledger fault: {report.first_fault}{suffix}", code=1)
+    typer.echo(
+        f"ledger ok: {report.entries} entries, {report.postings} postings, "
+        f"{report.chains} chains, {report.accounts} accounts"
+    )
+
+
+@app.command("expire-holds")
+def expire_holds(
+    batch: Annotated[int, typer.Option(min=1, max=1000, help="holds per transaction")] = 500,
+) -> None:
+    """Release the funds of every hold past its expiry (run it from cron)."""
+    from tanhui.cli import engine_or_exit, settings_or_exit
+    from tanhui.db import retrying
+    from wallet import service
+
+    engine = engine_or_exit(settings_or_exit())
+    total = 0
+    try:
+        while True:
+            released = retrying(engine, lambda session: service.expire_holds(session, limit=batch))
+            total += released
+            if released < batch:
+                break
+    finally:
+        engine.dispose()
+    typer.echo(f"expired {total} holds")

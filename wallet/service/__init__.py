@@ -41,8 +41,17 @@ from wallet.service.entries import (
     post_entries,
     post_entry,
     reverse_entry,
+    submit_entry,
+    transfers_of,
 )
-from wallet.service.history import PostingLine, PostingPage, list_postings
+from wallet.service.history import (
+    DEFAULT_PAGE_SIZE,
+    MAX_CSV_ROWS,
+    PostingLine,
+    PostingPage,
+    list_postings,
+    postings_csv,
+)
 from wallet.service.holds import (
     capture_hold,
     expire_holds,
@@ -51,14 +60,16 @@ from wallet.service.holds import (
     is_expired,
     void_hold,
 )
-from wallet.service.verify import LedgerReport, verify_ledger
+from wallet.service.verify import LedgerReport, verify_ledger, verify_ledger_snapshot
 
 __all__ = [
     "ASSET_CNY",
     "ASSET_POINTS",
     "ASSET_REDUCTION_G",
+    "DEFAULT_PAGE_SIZE",
     "HOT_SHARDS",
     "MAX_BATCH_ENTRIES",
+    "MAX_CSV_ROWS",
     "SYSTEM_ACCOUNTS",
     "Balance",
     "EntryRequest",
@@ -85,10 +96,14 @@ __all__ = [
     "open_account",
     "post_entries",
     "post_entry",
+    "postings_csv",
     "resolve_owner",
     "reverse_entry",
     "set_frozen",
+    "submit_entry",
     "system_account",
+    "transfers_of",
     "verify_ledger",
+    "verify_ledger_snapshot",
     "void_hold",
 ]

@@ -123,9 +123,7 @@ def metadata_json(metadata: dict[str, Any] | None) -> str:
     try:
         text = canonical_json(metadata).decode("utf-8")
     except (TypeError, ValueError):
-        raise InvalidEntry(
-            N_("Metadata must be plain JSON (no floats that are not finite).")
-        ) from None
+        raise InvalidEntry(N_("Metadata must be plain JSON (finite numbers only).")) from None
     if len(text.encode("utf-8")) > MAX_METADATA_BYTES:
         raise InvalidEntry(
             N_("Metadata must not exceed {maximum} bytes."), maximum=MAX_METADATA_BYTES
@@ -210,6 +208,31 @@ def post_entry(
     posted again. Raises IdempotencyConflict (key reused for another request),
     InsufficientFunds, AccountFrozen, UnknownAccount, MixedAssets, InvalidEntry.
     """
+    result = submit_entry(
+        session,
+        code=code,
+        transfers=transfers,
+        idempotency_key=idempotency_key,
+        scope=scope,
+        metadata=metadata,
+        reverses=reverses,
+    )
+    assert result.entry is not None
+    return result.entry
+
+
+def submit_entry(
+    session: Session,
+    *,
+    code: str,
+    transfers: Sequence[Transfer],
+    idempotency_key: str | None = None,
+    scope: str = DEFAULT_SCOPE,
+    metadata: dict[str, Any] | None = None,
+    reverses: uuid.UUID | None = None,
+) -> EntryResult:
+    """:func:`post_entry`, also telling whether the entry is new or an earlier one replayed
+    (``duplicate``); raises the same errors."""
     draft = draft_transfer_entry(
         code=code,
         transfers=transfers,
@@ -222,8 +245,7 @@ def post_entry(
     (outcome,) = engine.apply(session, [draft])
     if outcome.error is not None:
         raise outcome.error
-    assert outcome.entry is not None
-    return outcome.entry
+    return EntryResult(index=0, entry=outcome.entry, error=None, duplicate=outcome.duplicate)
 
 
 def post_entries(
@@ -277,9 +299,12 @@ def entry_postings(session: Session, entry_id: uuid.UUID) -> list[Posting]:
     )
 
 
-def transfers_of(session: Session, entry_id: uuid.UUID) -> list[Transfer]:
-    """The posted transfers of an entry, as (debit, credit, amount) pairs."""
-    postings = [p for p in entry_postings(session, entry_id) if p.layer == Layer.posted]
+def transfers_of(
+    session: Session, entry_id: uuid.UUID, *, layer: Layer = Layer.posted
+) -> list[Transfer]:
+    """The transfers of an entry in ``layer``, as (debit, credit, amount) pairs (a pending
+    release has a negative amount)."""
+    postings = [p for p in entry_postings(session, entry_id) if p.layer == layer]
     return [
         Transfer(debit.account_id, credit.account_id, debit.amount)
         for debit, credit in zip(postings[::2], postings[1::2], strict=True)

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from sqlalchemy import func
+from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
 from wallet.models import (
@@ -238,3 +238,21 @@ def _check_holds(session: Session, report: LedgerReport) -> None:
                 f"hold {record.id}: status {record.status} "
                 f"but resolution entry {record.resolved_entry_id}"
             )
+
+
+def verify_ledger_snapshot(engine: Engine) -> LedgerReport:
+    """:func:`verify_ledger` on one consistent snapshot while writers carry on (on PostgreSQL a
+    read-only REPEATABLE READ transaction; on SQLite every transaction is one)."""
+    if engine.dialect.name == "postgresql":
+        with (
+            engine.connect().execution_options(isolation_level="REPEATABLE READ") as connection,
+            connection.begin(),
+            Session(bind=connection) as session,
+        ):
+            connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+            return verify_ledger(session)
+    with Session(engine) as session:
+        try:
+            return verify_ledger(session)
+        finally:
+            session.rollback()

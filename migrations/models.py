@@ -6,6 +6,7 @@ from sqlmodel import SQLModel
 
 
 def all_metadata() -> MetaData:
+    import registry.models  # noqa: F401
     import wallet.models  # noqa: F401
 
     return SQLModel.metadata

@@ -1,7 +1,106 @@
 """Errors raised by the registry use cases (each maps to a problem+json type)."""
 
-from tanhui.errors import DomainError
+from __future__ import annotations
+
+from tanhui.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
+from tanhui.i18n import N_
 
 
 class RegistryError(DomainError):
     code = "registry/error"
+
+
+class RegistryNotFound(NotFound):
+    code = "registry/not-found"
+    title = N_("Not found")
+
+
+class RoleRefused(Forbidden):
+    code = "registry/role-refused"
+    title = N_("Your organisation or role may not do this")
+
+
+class InvalidTransition(Conflict):
+    code = "registry/invalid-transition"
+    title = N_("This step is not possible in the current state")
+
+
+class InvalidParcel(InvalidInput):
+    code = "registry/invalid-parcel"
+    title = N_("The parcel cannot be registered")
+
+
+class ParcelOverlap(Conflict):
+    code = "registry/parcel-overlap"
+    title = N_("The parcel overlaps ground already claimed")
+
+
+class ForestRightInUse(Conflict):
+    code = "registry/forest-right-in-use"
+    title = N_("The forest-right certificate is already under an active contract")
+
+
+class DuplicateCode(Conflict):
+    code = "registry/duplicate-code"
+    title = N_("The code is already taken")
+
+
+class InvalidContract(InvalidInput):
+    code = "registry/invalid-contract"
+    title = N_("The contract is not valid")
+
+
+class NotEnoughPrices(Conflict):
+    code = "registry/not-enough-ets-prices"
+    title = N_("Not enough ETS prices for the settlement")
+
+
+class InvalidPriceFile(InvalidInput):
+    code = "registry/invalid-price-file"
+    title = N_("The price file cannot be read")
+
+
+class AlreadySettled(Conflict):
+    code = "registry/already-settled"
+    title = N_("This settlement period is already paid")
+
+
+class InvalidReport(InvalidInput):
+    code = "registry/invalid-report"
+    title = N_("The MRV report is not valid")
+
+
+class InvalidSignature(InvalidInput):
+    code = "registry/invalid-signature"
+    title = N_("The signature does not verify")
+
+
+class QuantityExceedsIssuable(Conflict):
+    code = "registry/quantity-exceeds-issuable"
+    title = N_("The quantity exceeds what the report allows")
+
+
+class InsufficientCredits(Conflict):
+    code = "registry/insufficient-credits"
+    title = N_("Not enough available credits")
+
+
+class InvalidSerial(InvalidInput):
+    code = "registry/invalid-serial"
+    title = N_("Not a serial number of this registry")
+
+
+class PledgeConflict(Conflict):
+    code = "registry/pledge-conflict"
+    title = N_("The pledge cannot change in its current state")
+
+
+class InvalidImport(InvalidInput):
+    code = "registry/invalid-import"
+    title = N_("The file cannot be imported")
+
+
+class LedgerUnavailable(RegistryError):
+    code = "registry/ledger-unavailable"
+    status = 503
+    title = N_("The ledger is not available")

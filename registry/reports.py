@@ -1,0 +1,114 @@
+"""Reading an MRV report (schema ``tanhui.mrv.report/1``): the fields the registry relies on.
+
+The registry stores the report whole, byte for byte as received (a JSON text) or as canonical
+JSON (a parsed object), with the SHA-256 of exactly those bytes; the verifier signs that hash.
+It reads only the methodology, the monitoring period and the two whole-tonne totals, and
+refuses a report where those are missing or malformed. Pure functions.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from tanhui.crypto import canonical_json, sha256_hex
+
+REPORT_SCHEMA = "tanhui.mrv.report/1"
+MAX_REPORT_BYTES = 32 * 1024 * 1024
+
+
+class ReportError(ValueError):
+    """The report cannot be accepted; the message names the field."""
+
+
+@dataclass(frozen=True)
+class ReportSummary:
+    text: str  # what is stored
+    sha256: str
+    methodology_name: str
+    methodology_version: str
+    issuable_t: int
+    buffer_t: int
+    period_start: date | None
+    period_end: date | None
+
+
+def _whole_tonnes(totals: dict[str, Any], name: str) -> int:
+    value = totals.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ReportError(f"totals.{name} must be a whole number of tonnes >= 0")
+    return value
+
+
+def _date(value: Any, field: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise ReportError(f"{field} is not an ISO date") from None
+
+
+def read_report(report: dict[str, Any] | str) -> ReportSummary:
+    if isinstance(report, str):
+        text = report
+        if len(text.encode("utf-8")) > MAX_REPORT_BYTES:
+            raise ReportError("the report is larger than 32 MiB")
+        try:
+            data = json.loads(text)
+        except ValueError as error:
+            raise ReportError(f"not JSON: {error}") from None
+    else:
+        data = report
+        try:
+            text = canonical_json(report).decode("utf-8")
+        except (TypeError, ValueError) as error:
+            raise ReportError(f"not JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise ReportError("the report must be a JSON object")
+    if data.get("schema") != REPORT_SCHEMA:
+        raise ReportError(f"schema must be {REPORT_SCHEMA!r}")
+    methodology = data.get("methodology")
+    if not isinstance(methodology, dict):
+        raise ReportError("methodology is missing")
+    name, version = methodology.get("name"), methodology.get("version")
+    if not isinstance(name, str) or not name.strip() or len(name) > 100:
+        raise ReportError("methodology.name must be a text of 1 to 100 characters")
+    if not isinstance(version, str) or not version.strip() or len(version) > 20:
+        raise ReportError("methodology.version must be a text of 1 to 20 characters")
+    totals = data.get("totals")
+    if not isinstance(totals, dict):
+        raise ReportError("totals is missing")
+    issuable = _whole_tonnes(totals, "issuable_tco2e")
+    buffer = _whole_tonnes(totals, "buffer_tco2e")
+    period = data.get("monitoring_period")
+    start = end = None
+    if isinstance(period, dict):
+        start = _date(period.get("start"), "monitoring_period.start")
+        end = _date(period.get("end"), "monitoring_period.end")
+        if start and end and end < start:
+            raise ReportError("monitoring_period.end is before its start")
+    return ReportSummary(
+        text=text,
+        sha256=sha256_hex(text.encode("utf-8")),
+        methodology_name=name.strip(),
+        methodology_version=version.strip(),
+        issuable_t=issuable,
+        buffer_t=buffer,
+        period_start=start,
+        period_end=end,
+    )
+
+
+def certification_message(project_code: str, period_number: int, report_sha256: str) -> bytes:
+    """What a verifier signs: canonical JSON naming the project, the period and the report hash."""
+    return canonical_json(
+        {
+            "tanhui": "certification/1",
+            "project": project_code,
+            "monitoring_period": period_number,
+            "report_sha256": report_sha256,
+        }
+    )

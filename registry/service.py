@@ -1,2 +1,0 @@
-"""Use cases of the registry package: plain functions taking a Session (they flush, never
-commit)."""

@@ -1,0 +1,334 @@
+"""What the public explorer shows: projects, batches, retirements and where a serial is.
+
+Only organisations' names and registry facts: never households, parcels' owners or any personal
+data. Lists page with opaque keyset cursors (base64 of the last row's time and id).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, func, select
+
+from registry import geo
+from registry.errors import InvalidSerial, RegistryNotFound
+from registry.models import (
+    Batch,
+    BlockState,
+    Certificate,
+    Pledge,
+    Project,
+    ProjectStatus,
+    Retirement,
+    SerialBlock,
+)
+from registry.serials import SerialFormatError, block_serial, parse
+from registry.service.blocks import serial_pairs
+from registry.service.transfers import organisation_name
+from tanhui.errors import InvalidInput
+from tanhui.i18n import N_
+from tanhui.models import Organisation
+
+DEFAULT_PAGE = 100
+MAX_PAGE = 500
+MAX_SERIAL_PARTS = 1_000
+HIDDEN_STATUSES = (ProjectStatus.draft,)
+
+
+# --- cursors -------------------------------------------------------------------------------
+
+
+def encode_cursor(moment: datetime, row_id: uuid.UUID) -> str:
+    raw = json.dumps([moment.isoformat(), str(row_id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        moment, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        return datetime.fromisoformat(moment), uuid.UUID(row_id)
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
+        raise InvalidInput(
+            N_("The cursor is not one this API gave out."),
+            errors=[{"field": "cursor", "message": "invalid"}],
+        ) from None
+
+
+def page_size(limit: int | None) -> int:
+    return max(1, min(limit or DEFAULT_PAGE, MAX_PAGE))
+
+
+# --- projects ------------------------------------------------------------------------------
+
+
+def project_totals(session: Session) -> dict[uuid.UUID, tuple[int, int]]:
+    """project → (issued tonnes to holders, retired tonnes)."""
+    issued = dict(
+        session.exec(
+            select(Batch.project_id, func.sum(Batch.quantity_t)).group_by(col(Batch.project_id))
+        ).all()
+    )
+    retired = dict(
+        session.exec(
+            select(Batch.project_id, func.sum(SerialBlock.last - SerialBlock.first + 1))
+            .join(SerialBlock, col(SerialBlock.batch_id) == col(Batch.id))
+            .where(col(SerialBlock.state) == BlockState.retired)
+            .group_by(col(Batch.project_id))
+        ).all()
+    )
+    return {
+        project_id: (int(issued.get(project_id) or 0), int(retired.get(project_id) or 0))
+        for project_id in set(issued) | set(retired)
+    }
+
+
+def public_projects(session: Session) -> dict[str, Any]:
+    """A GeoJSON FeatureCollection of every project past draft (simplified outlines)."""
+    totals = project_totals(session)
+    projects = session.exec(
+        select(Project)
+        .where(col(Project.status).not_in(HIDDEN_STATUSES))
+        .order_by(col(Project.code))
+    ).all()
+    cooperatives = {
+        org.id: org.name
+        for org in session.exec(
+            select(Organisation).where(
+                col(Organisation.id).in_({p.cooperative_id for p in projects})
+            )
+        ).all()
+    }
+    features = []
+    for project in projects:
+        issued, retired = totals.get(project.id, (0, 0))
+        district = geo.district_by_adcode(project.district_adcode)
+        features.append(
+            {
+                "type": "Feature",
+                "id": project.code,
+                "geometry": json.loads(project.outline_geojson)
+                if project.outline_geojson
+                else None,
+                "properties": {
+                    "code": project.code,
+                    "type": project.type.value,
+                    "status": project.status.value,
+                    "district": district.name_zh if district else None,
+                    "issued_t": issued,
+                    "retired_t": retired,
+                    "name": project.name,
+                    "district_adcode": project.district_adcode,
+                    "district_en": district.name_en if district else None,
+                    "methodology": f"{project.methodology_name} {project.methodology_version}",
+                    "cooperative": cooperatives.get(project.cooperative_id),
+                    "buffer_exceeded": project.buffer_exceeded,
+                    "description": project.description,
+                },
+            }
+        )
+    return {"type": "FeatureCollection", "features": features}
+
+
+# --- batches -------------------------------------------------------------------------------
+
+
+def public_batches(
+    session: Session, *, cursor: str | None, limit: int | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    size = page_size(limit)
+    query = (
+        select(Batch, Project)
+        .join(Project, col(Project.id) == col(Batch.project_id))
+        .order_by(col(Batch.issued_at), col(Batch.id))
+    )
+    if cursor:
+        moment, row_id = decode_cursor(cursor)
+        query = query.where(
+            (col(Batch.issued_at) > moment)
+            | ((col(Batch.issued_at) == moment) & (col(Batch.id) > row_id))
+        )
+    rows = session.exec(query.limit(size + 1)).all()
+    items = [
+        {
+            "project_code": project.code,
+            "type": project.type.value,
+            "vintage": batch.vintage,
+            "serial_first": block_serial(batch.serial_prefix, 1, 1),
+            "serial_last": block_serial(batch.serial_prefix, batch.total_t, batch.total_t),
+            "quantity_t": batch.total_t,
+            "issued_to_holder_t": batch.quantity_t,
+            "buffer_t": batch.buffer_t,
+            "batch": batch.serial_prefix,
+            "issued_at": batch.issued_at.isoformat(timespec="seconds"),
+        }
+        for batch, project in rows[:size]
+    ]
+    next_cursor = None
+    if len(rows) > size:
+        last = rows[size - 1][0]
+        next_cursor = encode_cursor(last.issued_at, last.id)
+    return items, next_cursor
+
+
+# --- retirements ---------------------------------------------------------------------------
+
+
+def public_retirements(
+    session: Session, *, cursor: str | None, limit: int | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    size = page_size(limit)
+    query = (
+        select(Retirement, Batch)
+        .join(Batch, col(Batch.id) == col(Retirement.batch_id))
+        .order_by(col(Retirement.retired_at), col(Retirement.id))
+    )
+    if cursor:
+        moment, row_id = decode_cursor(cursor)
+        query = query.where(
+            (col(Retirement.retired_at) > moment)
+            | ((col(Retirement.retired_at) == moment) & (col(Retirement.id) > row_id))
+        )
+    rows = session.exec(query.limit(size + 1)).all()
+    page = rows[:size]
+    blocks: dict[uuid.UUID, list[SerialBlock]] = {}
+    if page:
+        for block in session.exec(
+            select(SerialBlock)
+            .where(col(SerialBlock.retirement_id).in_([r.id for r, _ in page]))
+            .where(col(SerialBlock.state) == BlockState.retired)
+        ).all():
+            assert block.retirement_id is not None
+            blocks.setdefault(block.retirement_id, []).append(block)
+    items = [
+        {
+            "certificate_id": retirement.certificate_id,
+            "quantity_t": retirement.quantity_t,
+            "beneficiary": retirement.beneficiary,
+            "purpose": retirement.purpose.value,
+            "retired_at": retirement.retired_at.isoformat(timespec="seconds"),
+            "serial_blocks": [list(p) for p in serial_pairs(batch, blocks.get(retirement.id, []))],
+            "batch": batch.serial_prefix,
+            "case_number": retirement.case_number,
+        }
+        for retirement, batch in page
+    ]
+    next_cursor = None
+    if len(rows) > size:
+        last = rows[size - 1][0]
+        next_cursor = encode_cursor(last.retired_at, last.id)
+    return items, next_cursor
+
+
+# --- serials -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SerialPart:
+    serial: str
+    quantity_t: int
+    state: BlockState
+    holder: str | None  # an organisation's name, "buffer pool"; never a person
+    pledged_to: str | None
+    listing: str | None
+    certificate_id: str | None
+
+
+@dataclass(frozen=True)
+class SerialLocation:
+    serial: str
+    batch: str
+    project_code: str
+    vintage: int
+    quantity_t: int
+    parts: list[SerialPart]
+
+
+def locate(session: Session, serial: str) -> SerialLocation:
+    """Where the tonnes of a serial (one tonne, a block, or a whole batch) are now."""
+    try:
+        parsed = parse(serial)
+    except SerialFormatError:
+        raise InvalidSerial(
+            N_("{serial} is not a serial number of this registry."), serial=serial[:80]
+        ) from None
+    batch = session.exec(select(Batch).where(col(Batch.serial_prefix) == parsed.prefix)).first()
+    if batch is None:
+        raise RegistryNotFound(N_("No {what} {id}."), what="batch", id=parsed.prefix)
+    first = parsed.first or 1
+    last = parsed.last or batch.total_t
+    if last > batch.total_t:
+        raise RegistryNotFound(
+            N_("Batch {batch} has serials 1 to {total}."),
+            batch=batch.serial_prefix,
+            total=batch.total_t,
+        )
+    blocks = session.exec(
+        select(SerialBlock)
+        .where(col(SerialBlock.batch_id) == batch.id)
+        .where(col(SerialBlock.last) >= first)
+        .where(col(SerialBlock.first) <= last)
+        .order_by(col(SerialBlock.first))
+        .limit(MAX_SERIAL_PARTS)
+    ).all()
+    certificates = _certificates(session, [b.retirement_id for b in blocks if b.retirement_id])
+    lenders = _lenders(session, [b.pledge_id for b in blocks if b.pledge_id])
+    names: dict[str, str | None] = {}
+    parts = []
+    for block in blocks:
+        a, b = max(block.first, first), min(block.last, last)
+        if block.holder not in names:
+            names[block.holder] = organisation_name(session, block.holder)
+        parts.append(
+            SerialPart(
+                serial=block_serial(batch.serial_prefix, a, b),
+                quantity_t=b - a + 1,
+                state=block.state,
+                holder=names[block.holder],
+                pledged_to=lenders.get(block.pledge_id) if block.pledge_id else None,
+                listing=block.listing_ref if block.state == BlockState.listed else None,
+                certificate_id=(
+                    certificates.get(block.retirement_id) if block.retirement_id else None
+                ),
+            )
+        )
+    project = session.get(Project, batch.project_id)
+    assert project is not None
+    return SerialLocation(
+        serial=block_serial(batch.serial_prefix, first, last),
+        batch=batch.serial_prefix,
+        project_code=project.code,
+        vintage=batch.vintage,
+        quantity_t=last - first + 1,
+        parts=parts,
+    )
+
+
+def _certificates(session: Session, retirement_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    if not retirement_ids:
+        return {}
+    return dict(
+        session.exec(
+            select(Certificate.retirement_id, Certificate.id).where(
+                col(Certificate.retirement_id).in_(set(retirement_ids))
+            )
+        ).all()
+    )
+
+
+def _lenders(session: Session, pledge_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    if not pledge_ids:
+        return {}
+    return dict(
+        session.exec(
+            select(Pledge.id, Organisation.name)
+            .join(Organisation, col(Organisation.id) == col(Pledge.lender_id))
+            .where(col(Pledge.id).in_(set(pledge_ids)))
+        ).all()
+    )

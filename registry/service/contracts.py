@@ -14,9 +14,10 @@ import io
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from fractions import Fraction
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
@@ -61,6 +62,11 @@ MAX_PRICE_ROWS = 20_000
 MAX_PRICE_FEN = 100_000_00  # 100,000 CNY/t: anything above is a typo
 DATE_COLUMNS = ("date", "trade_date", "日期", "交易日期")
 CLOSE_COLUMNS = ("close", "close_price", "closing_price", "收盘价")
+
+
+def today() -> date:
+    """Today in China (settlement dates are Asia/Shanghai calendar days)."""
+    return datetime.now(ZoneInfo("Asia/Shanghai")).date()
 
 
 def add_years(day: date, years: int) -> date:
@@ -628,6 +634,36 @@ def settle_due(session: Session, *, actor: Actor, on: date) -> list[Settlement]:
                     settle(session, actor=actor, contract_id=contract.id, sequence=sequence)
                 )
     return made
+
+
+@dataclass(frozen=True)
+class ContractSummary:
+    area_mu: str
+    parcels: int
+    households: int
+
+
+def summary(session: Session, contract: Contract) -> ContractSummary:
+    areas = household_areas(session, contract.id)
+    parcel_count = len(
+        session.exec(
+            select(ContractParcel.parcel_id).where(col(ContractParcel.contract_id) == contract.id)
+        ).all()
+    )
+    return ContractSummary(
+        area_mu=_decimal_text(contract_area_mu(session, contract.id)),
+        parcels=parcel_count,
+        households=len(areas),
+    )
+
+
+def unpaid_periods(session: Session, contract: Contract, on: date) -> list[int]:
+    paid = set(
+        session.exec(
+            select(Settlement.sequence).where(col(Settlement.contract_id) == contract.id)
+        ).all()
+    )
+    return [k for k in periods_due(contract, on) if k not in paid]
 
 
 def settlements_of(session: Session, contract_id: uuid.UUID) -> list[Settlement]:

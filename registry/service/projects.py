@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 import shapely
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from registry import geo
 from registry.errors import (
@@ -122,6 +122,24 @@ def get_project(
     if actor.org_kind not in {OrgKind.verifier, OrgKind.authority}:
         ensure_own(actor, project.cooperative_id, what="project", object_id=project_id)
     return project
+
+
+def get_project_unchecked(session: Session, project_id: uuid.UUID) -> Project:
+    """A project by id, for presenting objects already checked (no permission check)."""
+    project = session.get(Project, project_id)
+    if project is None:
+        raise RegistryNotFound(N_("No {what} {id}."), what="project", id=str(project_id))
+    return project
+
+
+def parcel_count(session: Session, project_id: uuid.UUID) -> int:
+    return int(
+        session.exec(
+            select(func.count())
+            .select_from(ProjectParcel)
+            .where(col(ProjectParcel.project_id) == project_id)
+        ).one()
+    )
 
 
 def find_by_code(session: Session, code: str) -> Project | None:

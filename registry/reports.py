@@ -1,7 +1,8 @@
 """Reading an MRV report (schema ``tanhui.mrv.report/1``): the fields the registry relies on.
 
-The registry stores the report whole, byte for byte as received (a JSON text) or as canonical
-JSON (a parsed object), with the SHA-256 of exactly those bytes; the verifier signs that hash.
+The registry stores the report whole, byte for byte as received (a JSON text), or a parsed object
+in MRV's own canonical form (``mrv.report.Report.to_json``: the bytes ``tanhui mrv`` writes), with
+the SHA-256 of exactly those bytes; the verifier signs that hash.
 It reads only the methodology, the monitoring period and the two whole-tonne totals, and
 refuses a report where those are missing or malformed. Pure functions.
 """
@@ -13,9 +14,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from mrv.report import SCHEMA as MRV_SCHEMA
+from mrv.report import Report
 from tanhui.crypto import canonical_json, sha256_hex
 
-REPORT_SCHEMA = "tanhui.mrv.report/1"
+REPORT_SCHEMA = MRV_SCHEMA  # "tanhui.mrv.report/1"
 MAX_REPORT_BYTES = 32 * 1024 * 1024
 
 
@@ -63,7 +66,7 @@ def read_report(report: dict[str, Any] | str) -> ReportSummary:
     else:
         data = report
         try:
-            text = canonical_json(report).decode("utf-8")
+            text = Report.build(report).to_json()
         except (TypeError, ValueError) as error:
             raise ReportError(f"not JSON: {error}") from None
     if not isinstance(data, dict):

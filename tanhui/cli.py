@@ -38,6 +38,7 @@ for name, sub in (
 ):
     if sub.registered_commands or sub.registered_groups:
         app.add_typer(sub, name=name)
+app.add_typer(registry.cli.certificate_app, name="certificate")
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

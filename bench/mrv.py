@@ -145,8 +145,20 @@ def _worker(spec: dict[str, Any]) -> None:
         for raster in spec["raster_files"]:
             zonal_stats(frame, raster, stats=["mean"], all_touched=False)
     seconds = time.perf_counter() - started
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = _peak_mb()
     print(json.dumps({"seconds": seconds, "peak_mb": peak_mb, **extra}))
+
+
+def _peak_mb() -> float:
+    """This process's peak resident memory (VmHWM: reset at exec, unlike ru_maxrss, which
+    also counts the parent's memory copied at fork)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _sparse_big(folder: Path, size: int) -> tuple[str, str]:

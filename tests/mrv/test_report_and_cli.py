@@ -253,3 +253,15 @@ def test_dask_two_workers_give_the_same_bytes(shared_data: Path, tmp_path: Path)
             parcels, rasters, "bamboo-rate", scheduler=client, chunk_rows=128, chunk_cols=128
         ).to_json()
     assert remote == local
+
+
+def test_report_validates_against_its_json_schema(shared_data: Path, tmp_path: Path) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    from mrv.report import json_schema
+
+    report = estimate(
+        _parcels_file(tmp_path),
+        {"red": landsat(shared_data, "B4"), "nir": landsat(shared_data, "B5")},
+        "bamboo-rate",
+    )
+    jsonschema.validate(json.loads(report.to_json()), json_schema())

@@ -27,6 +27,9 @@ MAX_TABLE_ROWS = 100_000
 CLASS_TABLE_HEADER = ("value", "name", "removal_tco2e_per_ha_year", "ch4_kg_per_ha_year")
 PLOT_TABLE_HEADER = ("plot_id", "lon", "lat", "agb_t_per_ha")
 GRID_TOLERANCE = 1e-9  # relative tolerance when comparing transforms
+# GDAL's block cache defaults to 5 % of RAM (over 1 GiB here); the streaming pass reads each
+# window once, so a small cache keeps peak memory bounded without slowing it down.
+GDAL_CACHE_MB = 128
 
 
 @dataclass(frozen=True)
@@ -240,11 +243,14 @@ class LayerReader:
 
 @contextmanager
 def layer_reader() -> Iterator[LayerReader]:
+    import rasterio
+
     reader = LayerReader()
-    try:
-        yield reader
-    finally:
-        reader.close()
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB):
+        try:
+            yield reader
+        finally:
+            reader.close()
 
 
 def sample_points(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
@@ -87,22 +87,41 @@ def ensure_heads(session: Session) -> None:
     session.execute(insert(_HEAD).values(rows).on_conflict_do_nothing())
 
 
+_HEAD_COLUMNS = (_HEAD.c.chain, _HEAD.c.seq, _HEAD.c.hash)
+_LOCK_IF_FREE = (
+    select(*_HEAD_COLUMNS)
+    .where(_HEAD.c.chain == bindparam("chain"))
+    .with_for_update(skip_locked=True)
+)
+_LOCK_ANY_FREE = (
+    select(*_HEAD_COLUMNS).order_by(func.random()).limit(1).with_for_update(skip_locked=True)
+)
+_LOCK_WAITING = select(*_HEAD_COLUMNS).where(_HEAD.c.chain == bindparam("chain")).with_for_update()
+_STORE = (
+    update(_HEAD)
+    .where(_HEAD.c.chain == bindparam("h_chain"))
+    .values(seq=bindparam("h_seq"), hash=bindparam("h_hash"))
+)
+RANDOM_TRIES = 2
+
+
 def lock_head(session: Session) -> HeadState:
     """Lock a chain head for this transaction: a free one if any, else wait for a random one."""
-    columns = (_HEAD.c.chain, _HEAD.c.seq, _HEAD.c.hash)
-    row = session.execute(
-        select(*columns).order_by(func.random()).limit(1).with_for_update(skip_locked=True)
-    ).first()
+    connection = session.connection()
+    row = None
+    for _ in range(RANDOM_TRIES):
+        row = connection.execute(_LOCK_IF_FREE, {"chain": secrets.randbelow(CHAIN_STRIPES)}).first()
+        if row is not None:
+            break
+    if row is None:
+        row = connection.execute(_LOCK_ANY_FREE).first()
     if row is None:
         ensure_heads(session)
-        chain = secrets.randbelow(CHAIN_STRIPES)
-        row = session.execute(
-            select(*columns).where(_HEAD.c.chain == chain).with_for_update()
-        ).one()
+        row = connection.execute(_LOCK_WAITING, {"chain": secrets.randbelow(CHAIN_STRIPES)}).one()
     return HeadState(chain=int(row[0]), seq=int(row[1]), hash=str(row[2]))
 
 
 def store_head(session: Session, head: HeadState) -> None:
-    session.execute(
-        update(_HEAD).where(_HEAD.c.chain == head.chain).values(seq=head.seq, hash=head.hash)
+    session.connection().execute(
+        _STORE, {"h_chain": head.chain, "h_seq": head.seq, "h_hash": head.hash}
     )

@@ -28,11 +28,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, tuple_, update
+from sqlalchemy import bindparam, func, text, tuple_, update
 from sqlalchemy import select as sa_select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm import attributes, make_transient_to_detached
 from sqlmodel import Session, col, select
 
 from tanhui.db import database_kind, new_id, utcnow
@@ -45,7 +44,15 @@ from wallet.errors import (
     MixedAssets,
     UnknownAccount,
 )
-from wallet.models import Account, BalanceShard, EntryKind, JournalEntry, Layer, Posting, Side
+from wallet.models import (
+    Account,
+    BalanceShard,
+    EntryKind,
+    JournalEntry,
+    Layer,
+    Posting,
+    Side,
+)
 from wallet.service import chain
 
 MAX_BALANCE_VALUE = 2**63 - 1  # a BIGINT column
@@ -54,6 +61,71 @@ MAX_RETRIES_IN_CALL = 4  # re-evaluations after concurrent duplicates or release
 _BALANCE = BalanceShard.__table__  # type: ignore[attr-defined]
 _ENTRY = JournalEntry.__table__  # type: ignore[attr-defined]
 _POSTING = Posting.__table__  # type: ignore[attr-defined]
+_ACCOUNT = Account.__table__  # type: ignore[attr-defined]
+ACCOUNT_CACHE_SIZE = 200_000
+
+# Statements built once (compiling is cached by SQLAlchemy, building them is not free).
+_BALANCE_COLUMNS = (
+    _BALANCE.c.account_id,
+    _BALANCE.c.shard,
+    _BALANCE.c.posted_debits,
+    _BALANCE.c.posted_credits,
+    _BALANCE.c.pending_debits,
+    _BALANCE.c.pending_credits,
+    _BALANCE.c.frozen,
+)
+_LOCK_ALL = (
+    sa_select(*_BALANCE_COLUMNS)
+    .where(_BALANCE.c.account_id.in_(bindparam("accounts", expanding=True)))
+    .order_by(_BALANCE.c.account_id, _BALANCE.c.shard)
+    .with_for_update()
+)
+_LOCK_ANY = (
+    sa_select(*_BALANCE_COLUMNS)
+    .where(_BALANCE.c.account_id == bindparam("account"))
+    .order_by(func.random())
+    .limit(1)
+    .with_for_update(skip_locked=True)
+)
+_LOCK_ONE = (
+    sa_select(*_BALANCE_COLUMNS)
+    .where(_BALANCE.c.account_id == bindparam("account"), _BALANCE.c.shard == bindparam("shard"))
+    .with_for_update()
+)
+_UPDATE_BALANCE = (
+    update(_BALANCE)
+    .where(
+        _BALANCE.c.account_id == bindparam("b_account"),
+        _BALANCE.c.shard == bindparam("b_shard"),
+    )
+    .values(
+        posted_debits=bindparam("b_pd"),
+        posted_credits=bindparam("b_pc"),
+        pending_debits=bindparam("b_qd"),
+        pending_credits=bindparam("b_qc"),
+    )
+)
+_LOAD_ACCOUNTS = sa_select(
+    _ACCOUNT.c.id, _ACCOUNT.c.asset, _ACCOUNT.c.floor, _ACCOUNT.c.shards
+).where(_ACCOUNT.c.id.in_(bindparam("ids", expanding=True)))
+_INSERT_KEYED = {
+    "sqlite": sqlite_insert(_ENTRY)
+    .on_conflict_do_nothing(index_elements=["scope", "idempotency_key"])
+    .returning(_ENTRY.c.id),
+}
+
+
+@dataclass(frozen=True)
+class AccountMeta:
+    """What the engine needs of an account; none of it ever changes, so it is cached."""
+
+    id: uuid.UUID
+    asset: str
+    floor: int | None
+    shards: int
+
+
+_account_cache: dict[uuid.UUID, AccountMeta] = {}
 
 # Index of each (layer, side) in a balance vector [posted D, posted C, pending D, pending C].
 _SLOT = {
@@ -106,7 +178,7 @@ class Outcome:
 
 @dataclass
 class _AccountState:
-    account: Account
+    account: AccountMeta
     shards: list[int]  # the locked shard rows of this account
     all_locked: bool  # every shard is locked: sums are exact, floors can be checked
     totals: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
@@ -241,15 +313,22 @@ def _resolve_existing(
             outcomes[index] = Outcome(entry=entry, duplicate=True)
 
 
-def _load_accounts(session: Session, drafts: Sequence[Draft]) -> dict[uuid.UUID, Account]:
-    ids = sorted({leg.account_id for draft in drafts for leg in draft.legs})
-    if not ids:
-        return {}
-    found = session.exec(select(Account).where(col(Account.id).in_(ids))).all()
-    return {account.id: account for account in found}
+def _load_accounts(session: Session, drafts: Sequence[Draft]) -> dict[uuid.UUID, AccountMeta]:
+    wanted = {leg.account_id for draft in drafts for leg in draft.legs}
+    found = {i: _account_cache[i] for i in wanted if i in _account_cache}
+    missing = sorted(wanted - set(found))
+    if missing:
+        if len(_account_cache) > ACCOUNT_CACHE_SIZE:
+            _account_cache.clear()
+        for account_id, asset, floor, shards in session.connection().execute(
+            _LOAD_ACCOUNTS, {"ids": missing}
+        ):
+            meta = AccountMeta(account_id, asset, floor, int(shards))
+            found[account_id] = _account_cache[account_id] = meta
+    return found
 
 
-def _shape_error(draft: Draft, accounts: dict[uuid.UUID, Account]) -> DomainError | None:
+def _shape_error(draft: Draft, accounts: dict[uuid.UUID, AccountMeta]) -> DomainError | None:
     for leg in draft.legs:
         if leg.account_id not in accounts:
             return UnknownAccount(N_("No account {account_id}."), account_id=str(leg.account_id))
@@ -287,7 +366,7 @@ _Rows = dict[tuple[uuid.UUID, int], list[int]]
 
 
 def _lock(
-    session: Session, accounts: dict[uuid.UUID, Account], drafts: Sequence[Draft]
+    session: Session, accounts: dict[uuid.UUID, AccountMeta], drafts: Sequence[Draft]
 ) -> tuple[dict[uuid.UUID, _AccountState], _Rows]:
     """Lock the balance rows the drafts need and read them (see the module docstring)."""
     needs_all: set[uuid.UUID] = set()
@@ -298,17 +377,9 @@ def _lock(
             account = accounts[account_id]
             if account.shards == 1 or (account.floor is not None and _available_delta(vector) < 0):
                 needs_all.add(account_id)
-    columns = (
-        _BALANCE.c.account_id,
-        _BALANCE.c.shard,
-        _BALANCE.c.posted_debits,
-        _BALANCE.c.posted_credits,
-        _BALANCE.c.pending_debits,
-        _BALANCE.c.pending_credits,
-        _BALANCE.c.frozen,
-    )
     states: dict[uuid.UUID, _AccountState] = {}
     rows: _Rows = {}
+    connection = session.connection()
 
     def take(found: Sequence[Any], all_locked: bool) -> None:
         for account_id, shard, *values, frozen in found:
@@ -324,30 +395,12 @@ def _lock(
                 state.totals[slot] += int(values[slot])
 
     if needs_all:
-        take(
-            session.execute(
-                sa_select(*columns)
-                .where(_BALANCE.c.account_id.in_(sorted(needs_all)))
-                .order_by(_BALANCE.c.account_id, _BALANCE.c.shard)
-                .with_for_update()
-            ).all(),
-            all_locked=True,
-        )
+        take(connection.execute(_LOCK_ALL, {"accounts": sorted(needs_all)}).all(), True)
     for account_id in sorted(touched - needs_all):
-        found = session.execute(
-            sa_select(*columns)
-            .where(_BALANCE.c.account_id == account_id)
-            .order_by(func.random())
-            .limit(1)
-            .with_for_update(skip_locked=True)
-        ).all()
+        found = connection.execute(_LOCK_ANY, {"account": account_id}).all()
         if not found:  # every shard is busy: queue on one of them
             shard = secrets.randbelow(accounts[account_id].shards)
-            found = session.execute(
-                sa_select(*columns)
-                .where(_BALANCE.c.account_id == account_id, _BALANCE.c.shard == shard)
-                .with_for_update()
-            ).all()
+            found = connection.execute(_LOCK_ONE, {"account": account_id, "shard": shard}).all()
         take(found, all_locked=False)
     for account_id in touched:
         if account_id not in states:  # pragma: no cover - accounts are opened with their rows
@@ -396,7 +449,7 @@ def _try_apply(
 def _write(
     session: Session,
     drafts: Sequence[Draft],
-    accounts: dict[uuid.UUID, Account],
+    accounts: dict[uuid.UUID, AccountMeta],
     states: dict[uuid.UUID, _AccountState],
     rows: _Rows,
 ) -> list[JournalEntry] | None:
@@ -466,61 +519,128 @@ def _write(
         previous = digest
     if not _insert_entries(session, entry_rows):
         return None
-    session.execute(_POSTING.insert(), posting_rows)
     touched = {leg.account_id for draft in drafts for leg in draft.legs}
-    changed = {(account_id, states[account_id].shards[0]) for account_id in touched}
-    session.execute(
-        update(_BALANCE)
-        .where(
-            _BALANCE.c.account_id == bindparam("b_account"),
-            _BALANCE.c.shard == bindparam("b_shard"),
-        )
-        .values(
-            posted_debits=bindparam("b_pd"),
-            posted_credits=bindparam("b_pc"),
-            pending_debits=bindparam("b_qd"),
-            pending_credits=bindparam("b_qc"),
-        ),
-        [
-            {
-                "b_account": account_id,
-                "b_shard": shard,
-                "b_pd": rows[(account_id, shard)][0],
-                "b_pc": rows[(account_id, shard)][1],
-                "b_qd": rows[(account_id, shard)][2],
-                "b_qc": rows[(account_id, shard)][3],
-            }
-            for account_id, shard in sorted(changed)
-        ],
-    )
+    changed = sorted({(account_id, states[account_id].shards[0]) for account_id in touched})
+    balance_rows = [
+        {
+            "b_account": account_id,
+            "b_shard": shard,
+            "b_pd": rows[(account_id, shard)][0],
+            "b_pc": rows[(account_id, shard)][1],
+            "b_qd": rows[(account_id, shard)][2],
+            "b_qc": rows[(account_id, shard)][3],
+        }
+        for account_id, shard in changed
+    ]
+    connection = session.connection()
+    if database_kind(session) == "postgresql":
+        connection.execute(_PG_INSERT_POSTINGS, _columns(posting_rows, _POSTING_FIELDS))
+        connection.execute(_PG_UPDATE_BALANCES, _columns(balance_rows, _BALANCE_FIELDS))
+    else:
+        connection.execute(_POSTING.insert(), posting_rows)
+        connection.execute(_UPDATE_BALANCE, balance_rows)
     head.seq, head.hash = seq, previous
     chain.store_head(session, head)
-    entries = []
-    for values in entry_rows:
-        entry = JournalEntry(**values)
-        make_transient_to_detached(entry)
-        session.add(entry)
-        entries.append(entry)
-    return entries
+    return [_entry_object(values) for values in entry_rows]
+
+
+_ENTRY_MANAGER = attributes.manager_of_class(JournalEntry)
+
+
+def _entry_object(values: dict[str, Any]) -> JournalEntry:
+    """A detached JournalEntry holding ``values`` (the row just inserted), made without the
+    per-attribute events of the constructor: batches return a thousand of them."""
+    entry: JournalEntry = _ENTRY_MANAGER.new_instance()
+    entry.__dict__.update(values)
+    object.__setattr__(entry, "__pydantic_fields_set__", set(values))
+    object.__setattr__(entry, "__pydantic_extra__", None)
+    object.__setattr__(entry, "__pydantic_private__", None)
+    make_transient_to_detached(entry)
+    return entry
+
+
+def _columns(rows: list[dict[str, Any]], fields: Sequence[str]) -> dict[str, list[Any]]:
+    """Rows as one list per column, for PostgreSQL's ``unnest`` of array parameters."""
+    return {field: [row[field] for row in rows] for field in fields}
+
+
+# PostgreSQL: many rows in one statement from array parameters (cheaper to send and to parse
+# than a multi-row VALUES list); SQLite gets the same rows through executemany.
+_ENTRY_FIELDS = (
+    "id",
+    "chain",
+    "chain_seq",
+    "prev_hash",
+    "hash",
+    "scope",
+    "idempotency_key",
+    "request_hash",
+    "kind",
+    "code",
+    "metadata_json",
+    "reverses_id",
+    "hold_id",
+    "created_at",
+)
+_ENTRY_TYPES = (
+    "uuid[]",
+    "smallint[]",
+    "bigint[]",
+    "text[]",
+    "text[]",
+    "text[]",
+    "text[]",
+    "text[]",
+    "text[]",
+    "text[]",
+    "text[]",
+    "uuid[]",
+    "uuid[]",
+    "timestamptz[]",
+)
+_POSTING_FIELDS = ("entry_id", "ordinal", "account_id", "asset", "layer", "side", "amount")
+_POSTING_TYPES = ("uuid[]", "smallint[]", "uuid[]", "text[]", "text[]", "text[]", "bigint[]")
+_BALANCE_FIELDS = ("b_account", "b_shard", "b_pd", "b_pc", "b_qd", "b_qc")
+
+
+def _unnest(fields: Sequence[str], types: Sequence[str]) -> str:
+    return ", ".join(f"CAST(:{field} AS {kind})" for field, kind in zip(fields, types, strict=True))
+
+
+_PG_INSERT_ENTRIES = text(
+    f"INSERT INTO wallet_entry ({', '.join(_ENTRY_FIELDS)}) "  # noqa: S608 - constant names
+    f"SELECT * FROM unnest({_unnest(_ENTRY_FIELDS, _ENTRY_TYPES)}) "
+    "ON CONFLICT (scope, idempotency_key) DO NOTHING RETURNING id"
+)
+_PG_INSERT_POSTINGS = text(
+    f"INSERT INTO wallet_posting ({', '.join(_POSTING_FIELDS)}) "  # noqa: S608 - constant names
+    f"SELECT * FROM unnest({_unnest(_POSTING_FIELDS, _POSTING_TYPES)})"
+)
+_PG_UPDATE_BALANCES = text(
+    "UPDATE wallet_balance AS b SET posted_debits = v.pd, posted_credits = v.pc,"
+    " pending_debits = v.qd, pending_credits = v.qc"
+    " FROM unnest(CAST(:b_account AS uuid[]), CAST(:b_shard AS smallint[]),"
+    " CAST(:b_pd AS bigint[]), CAST(:b_pc AS bigint[]), CAST(:b_qd AS bigint[]),"
+    " CAST(:b_qc AS bigint[])) AS v(account_id, shard, pd, pc, qd, qc)"
+    " WHERE b.account_id = v.account_id AND b.shard = v.shard"
+)
 
 
 def _insert_entries(session: Session, entry_rows: list[dict[str, Any]]) -> bool:
     """Insert the entry rows; False (and nothing inserted) if an idempotency key is taken."""
-    keyed = [row for row in entry_rows if row["idempotency_key"] is not None]
-    if not keyed:
-        session.execute(_ENTRY.insert(), entry_rows)
+    connection = session.connection()
+    if database_kind(session) == "postgresql":
+        statement: Any = _PG_INSERT_ENTRIES
+        parameters: Any = _columns(entry_rows, _ENTRY_FIELDS)
+    elif all(row["idempotency_key"] is None for row in entry_rows):
+        connection.execute(_ENTRY.insert(), entry_rows)
         return True
-    insert = pg_insert if database_kind(session) == "postgresql" else sqlite_insert
-    statement = (
-        insert(_ENTRY)
-        .on_conflict_do_nothing(index_elements=["scope", "idempotency_key"])
-        .returning(_ENTRY.c.id)
-    )
+    else:
+        statement, parameters = _INSERT_KEYED["sqlite"], entry_rows
     if len(entry_rows) == 1:
-        inserted = session.execute(statement, entry_rows).all()
-        return len(inserted) == 1
+        return len(connection.execute(statement, parameters).all()) == 1
     savepoint = session.begin_nested()
-    inserted = session.execute(statement, entry_rows).all()
+    inserted = session.connection().execute(statement, parameters).all()
     if len(inserted) != len(entry_rows):
         savepoint.rollback()
         return False

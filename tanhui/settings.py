@@ -49,6 +49,16 @@ class Settings(BaseSettings):
     stripe_webhook_secret: SecretStr | None = None
     stripe_api_base: str | None = None
     stripe_payment_method_types: Annotated[list[str], NoDecode] = ["card", "wechat_pay"]
+    stripe_webhook_tolerance_s: int = Field(default=300, gt=0)
+
+    # The market: platform fee on each sale in basis points (300 = 3 %), how long an order
+    # holds its tonnes while the buyer pays, and the account enterprises pay bank transfers to.
+    market_fee_bp: int = Field(default=300, ge=0, le=10_000)
+    market_order_hold_s: int = Field(default=30 * 60, ge=60, le=24 * 3600)
+    market_bank_transfer_hold_s: int = Field(default=3 * 24 * 3600, ge=3600, le=30 * 24 * 3600)
+    market_bank_account: str = (
+        "中国工商银行湖州分行 | 碳惠平台运营（演示） | 1205 0201 0900 0123 456"
+    )
 
     session_max_age_s: int = Field(default=8 * 3600, gt=0)
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)

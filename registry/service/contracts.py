@@ -59,6 +59,7 @@ from tanhui.models import OrgKind, Role
 MAX_TERM_YEARS = 70
 MAX_PRICE_WINDOW_DAYS = 250
 MAX_PRICE_ROWS = 20_000
+MAX_PRICE_STALENESS_DAYS = 15  # the last close before a settlement is at most this old
 MAX_PRICE_FEN = 100_000_00  # 100,000 CNY/t: anything above is a typo
 DATE_COLUMNS = ("date", "trade_date", "日期", "交易日期")
 CLOSE_COLUMNS = ("close", "close_price", "closing_price", "收盘价")
@@ -449,6 +450,12 @@ def average_price(session: Session, *, before: date, days: int) -> AveragePrice:
         .order_by(col(EtsPrice.trade_date).desc())
         .limit(days)
     ).all()
+    if rows and (before - rows[0].trade_date).days > MAX_PRICE_STALENESS_DAYS:
+        raise NotEnoughPrices(
+            N_("The latest ETS price before {day} is from {latest}: import current prices."),
+            day=before.isoformat(),
+            latest=rows[0].trade_date.isoformat(),
+        )
     if len(rows) < days:
         raise NotEnoughPrices(
             N_("Only {found} ETS trading days before {day}; the price needs {days}."),

@@ -190,7 +190,7 @@ def release(session: Session, *, actor: Actor, pledge_id: uuid.UUID) -> Pledge:
     pledge = _locked(session, pledge_id, actor)
     _lender_only(actor, pledge, "release the pledge")
     if pledge.status != PledgeStatus.active:
-        raise PledgeConflict(N_("The pledge is {status}."), status=pledge.status.value)
+        raise PledgeConflict(N_("The pledge is {status}."), status=str(pledge.status))
     blocks = _pledged_blocks(session, pledge)
     block_service.change(
         session, blocks, kind="pledge_release", reference=str(pledge.id), state=BlockState.held
@@ -210,7 +210,7 @@ def enforce(session: Session, *, actor: Actor, pledge_id: uuid.UUID) -> Pledge:
     pledge = _locked(session, pledge_id, actor)
     _lender_only(actor, pledge, "enforce the pledge")
     if pledge.status != PledgeStatus.active:
-        raise PledgeConflict(N_("The pledge is {status}."), status=pledge.status.value)
+        raise PledgeConflict(N_("The pledge is {status}."), status=str(pledge.status))
     if pledge.batch_id is None:
         raise PledgeConflict(
             N_("A pledge on contract proceeds is enforced outside the registry (by the court).")
@@ -257,7 +257,7 @@ def _audit(session: Session, actor: Actor, pledge: Pledge, action: str, **extra:
             "lender": str(pledge.lender_id),
             "quantity_t": pledge.quantity_t,
             "loan_amount_fen": pledge.loan_amount_fen,
-            "status": pledge.status.value,
+            "status": str(pledge.status),
             **extra,
         },
     )

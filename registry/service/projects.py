@@ -72,7 +72,7 @@ def _refuse(project: Project, action: str, expected: Sequence[ProjectStatus]) ->
     return InvalidTransition(
         N_("Project {code} is {status}; {action} needs {expected}."),
         code=project.code,
-        status=project.status.value,
+        status=str(project.status),
         action=action,
         expected=" or ".join(state.value for state in expected),
     )
@@ -98,7 +98,7 @@ def _move(
         action=f"project.{action}",
         subject_type="project",
         subject_id=project.id,
-        payload={"code": project.code, "from": before.value, "to": to.value, **(payload or {})},
+        payload={"code": project.code, "from": str(before), "to": str(to), **(payload or {})},
     )
 
 
@@ -242,7 +242,7 @@ def create_project(
         action="project.created",
         subject_type="project",
         subject_id=project.id,
-        payload={"code": code, "type": type.value, "methodology": methodology_name},
+        payload={"code": code, "type": str(type), "methodology": methodology_name},
     )
     return project
 
@@ -508,11 +508,11 @@ def _period_for(
                 " {action} needs {expected}."
             ),
             code=locked.code,
-            status=locked.status.value,
+            status=str(locked.status),
             number=period.number,
-            period_status=period.status.value,
+            period_status=str(period.status),
             action=action,
-            expected=f"{project_state.value}/{period_state.value}",
+            expected=f"{project_state!s}/{period_state!s}",
         )
     return period, locked
 

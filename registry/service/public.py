@@ -118,8 +118,8 @@ def public_projects(session: Session) -> dict[str, Any]:
                 else None,
                 "properties": {
                     "code": project.code,
-                    "type": project.type.value,
-                    "status": project.status.value,
+                    "type": str(project.type),
+                    "status": str(project.status),
                     "district": district.name_zh if district else None,
                     "issued_t": issued,
                     "retired_t": retired,
@@ -158,7 +158,7 @@ def public_batches(
     items = [
         {
             "project_code": project.code,
-            "type": project.type.value,
+            "type": str(project.type),
             "vintage": batch.vintage,
             "serial_first": block_serial(batch.serial_prefix, 1, 1),
             "serial_last": block_serial(batch.serial_prefix, batch.total_t, batch.total_t),
@@ -211,7 +211,7 @@ def public_retirements(
             "certificate_id": retirement.certificate_id,
             "quantity_t": retirement.quantity_t,
             "beneficiary": retirement.beneficiary,
-            "purpose": retirement.purpose.value,
+            "purpose": str(retirement.purpose),
             "retired_at": retirement.retired_at.isoformat(timespec="seconds"),
             "serial_blocks": [list(p) for p in serial_pairs(batch, blocks.get(retirement.id, []))],
             "batch": batch.serial_prefix,

@@ -137,7 +137,7 @@ def report_reversal(
         subject_id=project.id,
         payload={
             "code": project.code,
-            "cause": cause.value,
+            "cause": str(cause),
             "occurred_on": occurred_on.isoformat(),
             "estimated_loss_t": estimated_loss_t,
             "cancelled_own_buffer_t": own,

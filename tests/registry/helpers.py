@@ -192,6 +192,7 @@ def project(
     issuable: int = 1_000,
     buffer: int = 200,
     type: ProjectType = ProjectType.bamboo,
+    contracted: bool = True,
 ) -> Project:
     """A project brought to ``status`` through the lifecycle (each project on its own ground)."""
     n = next(_counter)
@@ -212,9 +213,10 @@ def project(
     offset = x if x is not None else n * 1_000.0
     plot = parcel(session, coop, x=offset, y=0)
     projects.add_parcels(session, actor=coop, project_id=created.id, parcel_ids=[plot.id])
+    if contracted:
+        contract(session, coop, [plot])
     if status == ProjectStatus.draft:
         return created
-    contract(session, coop, [plot])
     projects.collect(session, actor=coop, project_id=created.id)
     if status == ProjectStatus.collected:
         return created

@@ -517,8 +517,6 @@ def _write(
                 }
             )
         previous = digest
-    if not _insert_entries(session, entry_rows):
-        return None
     touched = {leg.account_id for draft in drafts for leg in draft.legs}
     changed = sorted({(account_id, states[account_id].shards[0]) for account_id in touched})
     balance_rows = [
@@ -532,16 +530,46 @@ def _write(
         }
         for account_id, shard in changed
     ]
-    connection = session.connection()
+    head.seq, head.hash = seq, previous
     if database_kind(session) == "postgresql":
-        connection.execute(_PG_INSERT_POSTINGS, _columns(posting_rows, _POSTING_FIELDS))
-        connection.execute(_PG_UPDATE_BALANCES, _columns(balance_rows, _BALANCE_FIELDS))
+        if not _write_postgresql(session, entry_rows, posting_rows, balance_rows, head):
+            return None
     else:
+        if not _insert_entries(session, entry_rows):
+            return None
+        connection = session.connection()
         connection.execute(_POSTING.insert(), posting_rows)
         connection.execute(_UPDATE_BALANCE, balance_rows)
-    head.seq, head.hash = seq, previous
-    chain.store_head(session, head)
+        chain.store_head(session, head)
     return [_entry_object(values) for values in entry_rows]
+
+
+def _write_postgresql(
+    session: Session,
+    entry_rows: list[dict[str, Any]],
+    posting_rows: list[dict[str, Any]],
+    balance_rows: list[dict[str, Any]],
+    head: chain.HeadState,
+) -> bool:
+    """Entries, postings, balances and the chain head in one statement (one round trip); if any
+    entry's idempotency key is taken, nothing is written and False is returned."""
+    parameters = {
+        **_columns(entry_rows, _ENTRY_FIELDS),
+        **_columns(posting_rows, _POSTING_FIELDS),
+        **_columns(balance_rows, _BALANCE_FIELDS),
+        "n_entries": len(entry_rows),
+        "h_chain": head.chain,
+        "h_seq": head.seq,
+        "h_hash": head.hash,
+    }
+    if len(entry_rows) == 1:
+        return bool(session.connection().execute(_PG_WRITE, parameters).scalar_one() == 1)
+    savepoint = session.begin_nested()
+    if session.connection().execute(_PG_WRITE, parameters).scalar_one() != len(entry_rows):
+        savepoint.rollback()
+        return False
+    savepoint.commit()
+    return True
 
 
 _ENTRY_MANAGER = attributes.manager_of_class(JournalEntry)
@@ -607,40 +635,40 @@ def _unnest(fields: Sequence[str], types: Sequence[str]) -> str:
     return ", ".join(f"CAST(:{field} AS {kind})" for field, kind in zip(fields, types, strict=True))
 
 
-_PG_INSERT_ENTRIES = text(
-    f"INSERT INTO wallet_entry ({', '.join(_ENTRY_FIELDS)}) "  # noqa: S608 - constant names
-    f"SELECT * FROM unnest({_unnest(_ENTRY_FIELDS, _ENTRY_TYPES)}) "
-    "ON CONFLICT (scope, idempotency_key) DO NOTHING RETURNING id"
-)
-_PG_INSERT_POSTINGS = text(
-    f"INSERT INTO wallet_posting ({', '.join(_POSTING_FIELDS)}) "  # noqa: S608 - constant names
-    f"SELECT * FROM unnest({_unnest(_POSTING_FIELDS, _POSTING_TYPES)})"
-)
-_PG_UPDATE_BALANCES = text(
-    "UPDATE wallet_balance AS b SET posted_debits = v.pd, posted_credits = v.pc,"
+# Every data-modifying part of one statement sees the same snapshot, so the guard ``ok`` makes
+# the postings, balances and head wait for all entries to be inserted (no key taken).
+_PG_WRITE = text(
+    "WITH e AS ("  # noqa: S608 - constant names only
+    f" INSERT INTO wallet_entry ({', '.join(_ENTRY_FIELDS)})"
+    f" SELECT * FROM unnest({_unnest(_ENTRY_FIELDS, _ENTRY_TYPES)})"
+    " ON CONFLICT (scope, idempotency_key) DO NOTHING RETURNING id),"
+    " ok AS (SELECT count(*) = :n_entries AS all_in FROM e),"
+    f" p AS (INSERT INTO wallet_posting ({', '.join(_POSTING_FIELDS)})"
+    f" SELECT u.* FROM unnest({_unnest(_POSTING_FIELDS, _POSTING_TYPES)}) AS u, ok"
+    " WHERE ok.all_in),"
+    " b AS (UPDATE wallet_balance AS b SET posted_debits = v.pd, posted_credits = v.pc,"
     " pending_debits = v.qd, pending_credits = v.qc"
     " FROM unnest(CAST(:b_account AS uuid[]), CAST(:b_shard AS smallint[]),"
     " CAST(:b_pd AS bigint[]), CAST(:b_pc AS bigint[]), CAST(:b_qd AS bigint[]),"
-    " CAST(:b_qc AS bigint[])) AS v(account_id, shard, pd, pc, qd, qc)"
-    " WHERE b.account_id = v.account_id AND b.shard = v.shard"
+    " CAST(:b_qc AS bigint[])) AS v(account_id, shard, pd, pc, qd, qc), ok"
+    " WHERE ok.all_in AND b.account_id = v.account_id AND b.shard = v.shard),"
+    " h AS (UPDATE wallet_chain_head AS h SET seq = :h_seq, hash = :h_hash FROM ok"
+    " WHERE ok.all_in AND h.chain = :h_chain)"
+    " SELECT count(*) FROM e"
 )
 
 
 def _insert_entries(session: Session, entry_rows: list[dict[str, Any]]) -> bool:
-    """Insert the entry rows; False (and nothing inserted) if an idempotency key is taken."""
+    """SQLite: insert the entry rows; False (nothing inserted) if an idempotency key is taken."""
     connection = session.connection()
-    if database_kind(session) == "postgresql":
-        statement: Any = _PG_INSERT_ENTRIES
-        parameters: Any = _columns(entry_rows, _ENTRY_FIELDS)
-    elif all(row["idempotency_key"] is None for row in entry_rows):
+    if all(row["idempotency_key"] is None for row in entry_rows):
         connection.execute(_ENTRY.insert(), entry_rows)
         return True
-    else:
-        statement, parameters = _INSERT_KEYED["sqlite"], entry_rows
+    statement = _INSERT_KEYED["sqlite"]
     if len(entry_rows) == 1:
-        return len(connection.execute(statement, parameters).all()) == 1
+        return len(connection.execute(statement, entry_rows).all()) == 1
     savepoint = session.begin_nested()
-    inserted = session.connection().execute(statement, parameters).all()
+    inserted = session.connection().execute(statement, entry_rows).all()
     if len(inserted) != len(entry_rows):
         savepoint.rollback()
         return False

@@ -1,0 +1,399 @@
+"""Issued credits: serial blocks and wallet balances move together; every tonne has one serial;
+retired and pledged tonnes cannot move; reversals cancel buffer credits."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import Counter
+from datetime import date
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from registry.errors import InsufficientCredits, PledgeConflict, QuantityExceedsIssuable
+from registry.models import (
+    Batch,
+    BlockState,
+    LossCause,
+    ProjectStatus,
+    RetirementPurpose,
+    SerialBlock,
+)
+from registry.serials import SerialFormatError, batch_prefix, parse
+from registry.service import (
+    blocks,
+    issuance,
+    pledges,
+    projects,
+    public,
+    retirements,
+    reversals,
+    transfers,
+)
+from registry.service.actors import Actor
+from tanhui.db import retrying
+from tanhui.errors import InvalidInput
+from tanhui.models import OrgKind
+from tests.registry import helpers
+from wallet import service as wallet
+
+
+def _balance(session: Session, batch: Batch, owner: str) -> int:
+    account = wallet.find_account(session, asset=batch.asset_code, owner=owner)
+    return wallet.get_balance(session, account.id).balance if account else 0
+
+
+def _held(session: Session, batch: Batch) -> Counter[str]:
+    held: Counter[str] = Counter()
+    for block in blocks.batch_blocks(session, batch.id):
+        if block.state not in {BlockState.retired, BlockState.cancelled}:
+            held[block.holder] += block.quantity_t
+    return held
+
+
+def test_serial_format_round_trips() -> None:
+    prefix = batch_prefix(helpers.ProjectType.bamboo, "AJ0001", 2024, 1)
+    assert prefix == "THC-BAM-AJ0001-2024-001"
+    parsed = parse("THC-BAM-AJ0001-2024-001-000001-001000")
+    assert (parsed.prefix, parsed.first, parsed.last, parsed.quantity_t) == (prefix, 1, 1000, 1000)
+    assert parse("thc-wet-dq0001-2022-002-000007").quantity_t == 1
+    assert parse("THC-RES-HZ01-2025-010").first is None
+    for bad in ("THC-XXX-AJ0001-2024-001", "THC-BAM-AJ0001-24-001", "THC-BAM-AJ0001-2024-001-5-3"):
+        with pytest.raises(SerialFormatError):
+            parse(bad)
+
+
+def test_issuance_withholds_the_buffer_and_never_exceeds_the_report(session: Session) -> None:
+    roles = helpers.Roles.make(session)
+    project = helpers.project(session, roles, status=ProjectStatus.filed, issuable=900, buffer=100)
+    period = helpers.latest_period(session, project.id)
+    with pytest.raises(QuantityExceedsIssuable):
+        issuance.issue(session, actor=roles.authority, period_id=period.id, quantity_t=901)
+    batch = issuance.issue(session, actor=roles.authority, period_id=period.id, quantity_t=450)
+    assert (batch.quantity_t, batch.buffer_t) == (450, 50)  # the buffer scales, rounded up
+    assert _balance(session, batch, f"org:{roles.coop.organisation_id}") == 450
+    assert _balance(session, batch, "system:buffer_pool") == 50
+    where = public.locate(session, batch.serial_prefix)
+    assert [(p.serial, p.holder) for p in where.parts] == [
+        (f"{batch.serial_prefix}-000001-000450", where.parts[0].holder),
+        (f"{batch.serial_prefix}-000451-000500", "buffer pool"),
+    ]
+
+
+def test_transfer_gives_the_last_sub_block_and_retirement_the_lowest(session: Session) -> None:
+    roles = helpers.Roles.make(session)
+    batch = helpers.issued_batch(session, roles)
+    buyer = roles.enterprise
+    assert buyer.organisation_id is not None
+    pairs = transfers.transfer(
+        session,
+        actor=roles.coop,
+        batch_id=batch.id,
+        to_organisation_id=buyer.organisation_id,
+        quantity_t=100,
+    )
+    assert pairs == [
+        (f"{batch.serial_prefix}-000901-000901", f"{batch.serial_prefix}-001000-001000")
+    ]
+    retirement = retirements.retire(
+        session,
+        actor=buyer,
+        batch_id=batch.id,
+        quantity_t=10,
+        beneficiary="2025 年度碳中和",
+        purpose=RetirementPurpose.annual_neutrality,
+    )
+    retired = retirements.retired_blocks(session, retirement.id)
+    assert [(b.first, b.last) for b in retired] == [(901, 910)]
+    with pytest.raises(InsufficientCredits):
+        retirements.retire(
+            session,
+            actor=buyer,
+            batch_id=batch.id,
+            quantity_t=91,
+            beneficiary="x",
+            purpose=RetirementPurpose.event_neutrality,
+        )
+    where = public.locate(session, f"{batch.serial_prefix}-000905")
+    assert where.parts[0].state == BlockState.retired
+    assert where.parts[0].certificate_id == retirement.certificate_id
+    assert _balance(session, batch, buyer.owner) == 90
+    assert _balance(session, batch, "system:retirement") == 10
+
+
+def test_judicial_restoration_names_the_case(session: Session) -> None:
+    roles = helpers.Roles.make(session)
+    batch = helpers.issued_batch(session, roles)
+    with pytest.raises(InvalidInput):
+        retirements.retire(
+            session,
+            actor=roles.coop,
+            batch_id=batch.id,
+            quantity_t=5,
+            beneficiary="南太湖新区",
+            purpose=RetirementPurpose.judicial_restoration,
+        )
+    done = retirements.retire(
+        session,
+        actor=roles.coop,
+        batch_id=batch.id,
+        quantity_t=5,
+        beneficiary="南太湖新区",
+        purpose=RetirementPurpose.judicial_restoration,
+        case_number="(2023)浙0591民初123号",
+    )
+    assert done.case_number == "(2023)浙0591民初123号"
+
+
+def test_pledged_credits_cannot_move_until_released(session: Session) -> None:
+    roles = helpers.Roles.make(session)
+    batch = helpers.issued_batch(session, roles)
+    bank = helpers.actor(session, OrgKind.enterprise)
+    assert bank.organisation_id is not None and roles.enterprise.organisation_id is not None
+    pledge = pledges.pledge_credits(
+        session,
+        actor=roles.coop,
+        batch_id=batch.id,
+        quantity_t=1000,
+        lender_id=bank.organisation_id,
+        loan_amount_fen=37_190_000,
+        matures_on=date(2027, 12, 31),
+    )
+    for attempt in (
+        lambda: transfers.transfer(
+            session,
+            actor=roles.coop,
+            batch_id=batch.id,
+            to_organisation_id=roles.enterprise.organisation_id,
+            quantity_t=1,
+        ),
+        lambda: retirements.retire(
+            session,
+            actor=roles.coop,
+            batch_id=batch.id,
+            quantity_t=1,
+            beneficiary="x",
+            purpose=RetirementPurpose.annual_neutrality,
+        ),
+        lambda: transfers.list_credits(
+            session, batch_id=batch.id, owner=roles.coop.owner, quantity_t=1, listing_ref="L1"
+        ),
+    ):
+        with pytest.raises(InsufficientCredits):
+            attempt()
+    owner = roles.coop.owner
+    assert (
+        wallet.get_balance(
+            session,
+            wallet.find_account(session, asset=batch.asset_code, owner=owner).id,  # type: ignore[union-attr]
+        ).available
+        == 0
+    )
+    where = public.locate(session, f"{batch.serial_prefix}-000001")
+    assert where.parts[0].state == BlockState.pledged and where.parts[0].pledged_to
+    with pytest.raises(PledgeConflict):  # only the lender releases
+        pledges.release(session, actor=roles.coop, pledge_id=pledge.id)
+    pledges.release(session, actor=bank, pledge_id=pledge.id)
+    transfers.transfer(
+        session,
+        actor=roles.coop,
+        batch_id=batch.id,
+        to_organisation_id=roles.enterprise.organisation_id,
+        quantity_t=1,
+    )
+    second = pledges.pledge_credits(
+        session, actor=roles.coop, batch_id=batch.id, quantity_t=200, lender_id=bank.organisation_id
+    )
+    pledges.enforce(session, actor=bank, pledge_id=second.id)
+    assert _balance(session, batch, bank.owner) == 200
+    assert _held(session, batch)[bank.owner] == 200
+    assert blocks.tiles(batch, blocks.batch_blocks(session, batch.id))
+
+
+def test_a_loss_cancels_buffer_credits_and_flags_the_project(session: Session) -> None:
+    roles = helpers.Roles.make(session)
+    other = helpers.issued_batch(session, roles, issuable=500, buffer=300)
+    batch = helpers.issued_batch(session, roles, issuable=1000, buffer=200)
+    project = issuance.project_of(session, batch)
+    parcel = projects.project_parcels(session, project.id)[0]
+    first = reversals.report_reversal(
+        session,
+        actor=roles.coop,
+        project_id=project.id,
+        parcel_ids=[parcel.id],
+        cause=LossCause.fire,
+        occurred_on=date(2025, 3, 1),
+        estimated_loss_t=150,
+    )
+    assert (first.cancelled_own_buffer_t, first.cancelled_pool_t, first.shortfall_t) == (150, 0, 0)
+    assert not issuance.project_of(session, batch).buffer_exceeded
+    second = reversals.report_reversal(
+        session,
+        actor=roles.authority,
+        project_id=project.id,
+        parcel_ids=[parcel.id],
+        cause=LossCause.typhoon,
+        occurred_on=date(2025, 9, 1),
+        estimated_loss_t=400,
+    )
+    assert (second.cancelled_own_buffer_t, second.cancelled_pool_t, second.shortfall_t) == (
+        50,
+        300,
+        50,
+    )
+    assert issuance.project_of(session, batch).buffer_exceeded
+    assert _balance(session, batch, "system:buffer_pool") == 0
+    assert _balance(session, other, "system:buffer_pool") == 0
+    assert _balance(session, batch, "system:cancelled_credits") == 200
+    for item in (batch, other):
+        assert blocks.tiles(item, blocks.batch_blocks(session, item.id))
+
+
+# --- conservation, by property -------------------------------------------------------------
+
+HOLDERS = ("coop", "buyer", "court")
+operation = st.one_of(
+    st.tuples(st.just("issue"), st.integers(1, 300), st.integers(0, 80)),
+    st.tuples(
+        st.just("transfer"),
+        st.integers(0, 9),
+        st.sampled_from(HOLDERS),
+        st.sampled_from(HOLDERS),
+        st.integers(1, 400),
+    ),
+    st.tuples(st.just("retire"), st.integers(0, 9), st.sampled_from(HOLDERS), st.integers(1, 400)),
+)
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(operations=st.lists(operation, min_size=1, max_size=12))
+def test_serials_stay_unique_and_complete(
+    session: Session, operations: list[tuple[object, ...]]
+) -> None:
+    roles = helpers.Roles.make(session)
+    actors: dict[str, Actor] = {
+        "coop": roles.coop,
+        "buyer": roles.enterprise,
+        "court": helpers.actor(session, OrgKind.court),
+    }
+    batches: list[Batch] = [helpers.issued_batch(session, roles, issuable=200, buffer=20)]
+    held: Counter[tuple[uuid.UUID, str]] = Counter({(batches[0].id, "coop"): 200})
+    retired: Counter[uuid.UUID] = Counter()
+    for op in operations:
+        kind = op[0]
+        savepoint = session.begin_nested()
+        try:
+            if kind == "issue":
+                _, quantity, buffer = op
+                made = helpers.issued_batch(
+                    session, roles, issuable=int(quantity), buffer=int(buffer)
+                )
+                batches.append(made)
+                held[(made.id, "coop")] += int(quantity)
+            elif kind == "transfer":
+                _, index, source, target, quantity = op
+                batch = batches[int(index) % len(batches)]
+                target_org = actors[str(target)].organisation_id
+                assert target_org is not None
+                transfers.transfer(
+                    session,
+                    actor=actors[str(source)],
+                    batch_id=batch.id,
+                    to_organisation_id=target_org,
+                    quantity_t=int(quantity),
+                )
+                held[(batch.id, str(source))] -= int(quantity)
+                held[(batch.id, str(target))] += int(quantity)
+            else:
+                _, index, holder, quantity = op
+                batch = batches[int(index) % len(batches)]
+                retirements.retire(
+                    session,
+                    actor=actors[str(holder)],
+                    batch_id=batch.id,
+                    quantity_t=int(quantity),
+                    beneficiary="b",
+                    purpose=RetirementPurpose.product_footprint,
+                )
+                held[(batch.id, str(holder))] -= int(quantity)
+                retired[batch.id] += int(quantity)
+            savepoint.commit()
+        except InsufficientCredits:
+            savepoint.rollback()
+            if kind == "transfer":
+                assert op[2] == op[3] or held[
+                    (batches[int(op[1]) % len(batches)].id, str(op[2]))
+                ] < int(op[4])  # type: ignore[arg-type]
+            else:
+                assert held[(batches[int(op[1]) % len(batches)].id, str(op[2]))] < int(op[3])  # type: ignore[arg-type]
+    for batch in batches:
+        rows = blocks.batch_blocks(session, batch.id)
+        assert blocks.tiles(batch, rows), [(b.first, b.last) for b in rows]
+        in_blocks = _held(session, batch)
+        for name, who in actors.items():
+            assert in_blocks[who.owner] == held[(batch.id, name)]
+            assert _balance(session, batch, who.owner) == held[(batch.id, name)]
+        assert sum(b.quantity_t for b in rows if b.state == BlockState.retired) == retired[batch.id]
+        assert _balance(session, batch, "system:retirement") == retired[batch.id]
+        assert _balance(session, batch, "system:buffer_pool") == batch.buffer_t
+    session.rollback()
+
+
+# --- concurrency on PostgreSQL -------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_concurrent_retirements_of_the_same_tonnes_retire_each_serial_once(
+    pg_engine: Engine,
+) -> None:
+    with Session(pg_engine, expire_on_commit=False) as session:
+        roles = helpers.Roles.make(session)
+        batch = helpers.issued_batch(session, roles, issuable=100, buffer=0)
+        session.commit()
+    holder = roles.coop
+    start = threading.Barrier(8)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def attempt() -> None:
+        start.wait()
+        try:
+            retrying(
+                pg_engine,
+                lambda s: retirements.retire(
+                    s,
+                    actor=holder,
+                    batch_id=batch.id,
+                    quantity_t=30,
+                    beneficiary="并发测试",
+                    purpose=RetirementPurpose.event_neutrality,
+                ),
+            )
+            result = "retired"
+        except InsufficientCredits:
+            result = "refused"
+        with lock:
+            outcomes.append(result)
+
+    threads = [threading.Thread(target=attempt) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert sorted(outcomes) == ["refused"] * 5 + ["retired"] * 3
+    with Session(pg_engine) as session:
+        rows = session.exec(select(SerialBlock).where(col(SerialBlock.batch_id) == batch.id)).all()
+        assert blocks.tiles(batch, rows)
+        retired = sorted((b.first, b.last) for b in rows if b.state == BlockState.retired)
+        covered = [n for first, last in retired for n in range(first, last + 1)]
+        assert len(covered) == len(set(covered)) == 90
+        assert _balance(session, batch, "system:retirement") == 90
+        assert _balance(session, batch, holder.owner) == 10

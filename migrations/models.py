@@ -6,6 +6,8 @@ from sqlmodel import SQLModel
 
 
 def all_metadata() -> MetaData:
+    import market.models  # noqa: F401
+    import registry.inclusion.models  # noqa: F401
     import registry.models  # noqa: F401
     import wallet.models  # noqa: F401
 

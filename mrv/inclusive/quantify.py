@@ -134,7 +134,7 @@ def activity_keys(resident: str, scenario: str, variant: str, occurred_at: datet
     Day-window scenarios (walking): one key per resident, scenario and day. Others, with the
     scenario's radius ``R``: time is cut into buckets of ``2R``; an act claims its own bucket and
     the nearer neighbour, so two reports less than ``R`` apart always share a key and reports
-    more than ``3R`` apart never do. The ingestion stores claimed keys under a unique index:
+    ``4R`` or more apart never do. The ingestion stores claimed keys under a unique index:
     whoever claims a key first owns the act.
     """
     spec = spec_for(scenario)

@@ -72,7 +72,8 @@ class ScenarioSpec:
     ride in Huzhou). ``max_per_hour``: the fastest physically possible rate, checked when the
     partner reports the activity's duration (walking cadence, cycling speed).
     ``dedup_window_s``: two reports of this activity for the same resident less than this apart
-    from two different partners are one act (0: the same calendar day); see
+    from two different partners are one act, 4 times this apart never are (0: the same calendar
+    day); see
     :func:`mrv.inclusive.quantify.activity_keys`.
     """
 
@@ -98,7 +99,7 @@ SPECS: dict[Scenario, ScenarioSpec] = {
             None,
             max_per_event=150,
             max_per_hour=90,
-            dedup_window_s=300,
+            dedup_window_s=180,
             data_source=N_("The operator's fare record (tap-in and tap-out) with the distance"),
         ),
         ScenarioSpec(
@@ -107,7 +108,7 @@ SPECS: dict[Scenario, ScenarioSpec] = {
             None,
             max_per_event=100,
             max_per_hour=120,
-            dedup_window_s=300,
+            dedup_window_s=180,
             data_source=N_("The operator's gate record (entry and exit station) with the distance"),
         ),
         ScenarioSpec(
@@ -116,7 +117,7 @@ SPECS: dict[Scenario, ScenarioSpec] = {
             None,
             max_per_event=60,
             max_per_hour=35,
-            dedup_window_s=300,
+            dedup_window_s=180,
             data_source=N_("The bike-share operator's trip record (unlock, lock, track length)"),
         ),
         ScenarioSpec(

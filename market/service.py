@@ -1,1 +1,0 @@
-"""Use cases of the market package: plain functions taking a Session (they flush, never commit)."""

@@ -1,0 +1,123 @@
+"""`tanhui partners ...`, `tanhui residents ...` and `tanhui points ...`: the commands partners'
+integrators and operators script against (their output formats are part of the contract)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+partners_app = typer.Typer(
+    help="Data partners that report residents' behaviours.", no_args_is_help=True
+)
+residents_app = typer.Typer(help="Residents taking part in carbon inclusion.", no_args_is_help=True)
+points_app = typer.Typer(help="Carbon points: pooling residents' reductions.", no_args_is_help=True)
+
+
+@partners_app.command("create")
+def partners_create(
+    name: Annotated[str, typer.Option(help="the partner organisation's name (created if new)")],
+    scenarios: Annotated[str, typer.Option(help="comma-separated scenarios, e.g. bus,metro")],
+) -> None:
+    """Register a data partner; prints `PARTNER_ID SECRET` on one line (the secret is not shown
+    again)."""
+    from registry.inclusion.service import partners
+    from tanhui.cli import engine_or_exit, fail, settings_or_exit
+    from tanhui.db import unit_of_work
+    from tanhui.errors import DomainError
+
+    engine = engine_or_exit(settings_or_exit())
+    try:
+        with unit_of_work(engine) as session:
+            created = partners.create_partner(
+                session, name=name, scenarios=scenarios.split(","), actor="system:cli"
+            )
+            partner_id, secret = created.partner.id, created.secret
+    except DomainError as error:
+        fail(str(error))
+    finally:
+        engine.dispose()
+    typer.echo(f"{partner_id} {secret}")
+
+
+@partners_app.command("list")
+def partners_list() -> None:
+    """Every partner: id, scenarios, active keys, name (tab-separated)."""
+    from registry.inclusion.service import partners
+    from tanhui.cli import engine_or_exit, settings_or_exit
+    from tanhui.db import unit_of_work
+
+    engine = engine_or_exit(settings_or_exit())
+    try:
+        with unit_of_work(engine) as session:
+            lines = [
+                "\t".join(
+                    [
+                        str(partner.id),
+                        partner.scenarios,
+                        str(len(partners.keys_of(session, partner.id, active_only=True))),
+                        organisation.name,
+                    ]
+                )
+                for partner, organisation in partners.list_partners(session)
+            ]
+    finally:
+        engine.dispose()
+    for line in lines:
+        typer.echo(line)
+
+
+@residents_app.command("create")
+def residents_create(
+    phone: Annotated[str, typer.Option(help="mobile phone number, e.g. 13800000000")],
+    name: Annotated[str, typer.Option(help="name shown in the app")] = "",
+) -> None:
+    """Register a resident (accounts opened); prints the resident id alone."""
+    from registry.inclusion.service import residents
+    from tanhui.cli import engine_or_exit, fail, settings_or_exit
+    from tanhui.db import unit_of_work
+    from tanhui.errors import DomainError
+
+    engine = engine_or_exit(settings_or_exit())
+    try:
+        with unit_of_work(engine) as session:
+            resident_id = residents.register_resident(
+                session, phone=phone, display_name=name, actor="system:cli"
+            ).id
+    except DomainError as error:
+        fail(str(error))
+    finally:
+        engine.dispose()
+    typer.echo(str(resident_id))
+
+
+@points_app.command("methodologies")
+def points_methodologies() -> None:
+    """The factor tables in force and their history (tab-separated: scenario, variant, version,
+    unit, grams per unit, valid from, valid to, source)."""
+    from registry.inclusion.service import methodologies
+    from tanhui.cli import engine_or_exit, settings_or_exit
+    from tanhui.db import unit_of_work
+
+    engine = engine_or_exit(settings_or_exit())
+    try:
+        with unit_of_work(engine) as session:
+            rows = methodologies.methodology_rows(methodologies.factor_table(session))
+    finally:
+        engine.dispose()
+    for row in rows:
+        version = row.version
+        typer.echo(
+            "\t".join(
+                [
+                    version.scenario.value,
+                    version.variant or "-",
+                    version.version,
+                    version.unit.value,
+                    str(version.grams_per_unit),
+                    version.valid_from.isoformat(),
+                    row.valid_to.isoformat() if row.valid_to else "-",
+                    version.source,
+                ]
+            )
+        )

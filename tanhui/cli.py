@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 import market.cli
 import mrv.cli
 import registry.cli
+import registry.inclusion.cli
 import wallet.cli
 from tanhui.models import OrgKind, Role
 from tanhui.settings import Settings, SettingsError, load_settings, use_settings, with_local_secrets
@@ -39,6 +40,9 @@ for name, sub in (
     if sub.registered_commands or sub.registered_groups:
         app.add_typer(sub, name=name)
 app.add_typer(registry.cli.certificate_app, name="certificate")
+app.add_typer(registry.inclusion.cli.partners_app, name="partners")
+app.add_typer(registry.inclusion.cli.residents_app, name="residents")
+app.add_typer(registry.inclusion.cli.points_app, name="points")
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

@@ -210,8 +210,11 @@ def project(
         crediting_start=date(2022, 1, 1),
         crediting_end=date(2051, 12, 31),
     )
-    offset = x if x is not None else n * 1_000.0
-    plot = parcel(session, coop, x=offset, y=0)
+    # each project on its own ground: a 40 × 40 grid of 500 m cells south-west of the origin,
+    # inside Anji (tests that place parcels themselves use the ground north-east of it)
+    offset_x = x if x is not None else -500.0 * (1 + n % 40)
+    offset_y = 0.0 if x is not None else -500.0 * (1 + n // 40 % 40)
+    plot = parcel(session, coop, x=offset_x, y=offset_y)
     projects.add_parcels(session, actor=coop, project_id=created.id, parcel_ids=[plot.id])
     if contracted:
         contract(session, coop, [plot])

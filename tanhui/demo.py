@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
+import registry.demo
 from tanhui import identity
 from tanhui.db import create_engine, unit_of_work
 from tanhui.migrate import upgrade
@@ -95,6 +96,7 @@ def seed(session: Session, progress: Progress) -> list[DemoLogin]:
         identity.create_resident(
             session, phone=DEMO_RESIDENT_PHONE, display_name="湖州居民", actor="system:demo"
         )
+    registry.demo.seed(session, progress)
     return logins
 
 

@@ -1,0 +1,423 @@
+"""Listings: tonnes of one batch offered at a price, held in the wallet and the registry.
+
+A listing keeps ``listed_t`` tonnes out of its seller's reach in two places, always together:
+the serial blocks are in state ``listed`` (so the registry will not retire, pledge or transfer
+them) and one wallet hold on the seller's credit account reserves the same number (so the
+ledger's available balance excludes them). Orders reserve tonnes *of a listing* for a limited
+time (see :mod:`market.service.orders`); a tonne is open when it is listed and not reserved.
+
+Every change of ``listed_t`` goes through :func:`resync_hold` with the listing row locked: the
+wallet cannot shrink a hold, so the old hold is voided and a new one made for what stays listed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from market.errors import InvalidListing, ListingClosed
+from market.models import (
+    OPEN_ORDER_STATUSES,
+    Listing,
+    ListingStatus,
+    Order,
+    OrderLine,
+)
+from market.service.common import (
+    SELLER_KINDS,
+    credit_account,
+    not_found,
+    now_or,
+    org_owner,
+    require,
+)
+from registry.models import Batch, Project
+from registry.service import transfers as registry_transfers
+from registry.service.actors import Actor
+from tanhui import audit
+from tanhui.db import utcnow
+from tanhui.i18n import N_
+from wallet import service as wallet
+from wallet.models import HoldStatus
+
+MAX_PRICE_FEN_PER_T = 100_000_00  # 100,000 CNY/t: anything above is a typo
+MAX_LISTING_T = 10**9
+LISTING_HOLD_ESCROW = "market_listings"  # system account credited (pending) by listing holds
+OPEN_ENDED_HOLD = timedelta(days=20 * 365)
+HOLD_GRACE = timedelta(days=30)
+MAX_PAGE = 200
+
+
+def _hold_expiry(listing: Listing, now: datetime) -> datetime:
+    """The wallet hold outlives the listing; the market releases it, the wallet never has to."""
+    if listing.ends_at is None:
+        return now + OPEN_ENDED_HOLD
+    return max(listing.ends_at, now) + HOLD_GRACE
+
+
+def lock_listings(session: Session, listing_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Listing]:
+    """Lock listings ``FOR UPDATE`` in id order (one order for every use case: no deadlocks)."""
+    ordered = sorted(set(listing_ids))
+    rows = session.exec(
+        select(Listing)
+        .where(col(Listing.id).in_(ordered))
+        .order_by(col(Listing.id))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()
+    return {row.id: row for row in rows}
+
+
+def lock_listing(session: Session, listing_id: uuid.UUID) -> Listing:
+    found = lock_listings(session, [listing_id]).get(listing_id)
+    if found is None:
+        raise not_found("listing", listing_id)
+    return found
+
+
+def reserved_t(
+    session: Session,
+    listing_id: uuid.UUID,
+    *,
+    now: datetime,
+    excluding_order: uuid.UUID | None = None,
+) -> int:
+    """Tonnes of the listing reserved by open orders whose hold has not expired."""
+    query = (
+        select(func.coalesce(func.sum(OrderLine.quantity_t), 0))
+        .join(Order, col(Order.id) == col(OrderLine.order_id))
+        .where(col(OrderLine.listing_id) == listing_id)
+        .where(col(Order.status).in_(list(OPEN_ORDER_STATUSES)))
+        .where(col(Order.hold_expires_at) > now)
+    )
+    if excluding_order is not None:
+        query = query.where(col(Order.id) != excluding_order)
+    return int(session.exec(query).one())
+
+
+def is_selling(listing: Listing, now: datetime) -> bool:
+    return listing.status == ListingStatus.active and (
+        listing.ends_at is None or listing.ends_at > now
+    )
+
+
+def open_t(
+    session: Session,
+    listing: Listing,
+    *,
+    now: datetime,
+    excluding_order: uuid.UUID | None = None,
+) -> int:
+    """Tonnes a new order may still take (0 when the listing no longer sells)."""
+    if not is_selling(listing, now):
+        return 0
+    return max(
+        0,
+        listing.listed_t
+        - reserved_t(session, listing.id, now=now, excluding_order=excluding_order),
+    )
+
+
+def create_listing(
+    session: Session,
+    *,
+    actor: Actor,
+    batch_id: uuid.UUID,
+    quantity_t: int,
+    price_fen_per_t: int,
+    min_order_t: int = 1,
+    ends_at: datetime | None = None,
+    seller_id: uuid.UUID | None = None,
+    now: datetime | None = None,
+) -> Listing:
+    """The actor's organisation offers ``quantity_t`` of its available tonnes of a batch."""
+    require(actor, *SELLER_KINDS, action="Listing credits")
+    moment = now_or(now)
+    seller = seller_id or actor.organisation_id
+    if seller is None or (not actor.is_platform_admin and seller != actor.organisation_id):
+        raise InvalidListing(
+            N_("Name the selling organisation (seller_id)."),
+            errors=[{"field": "seller_id", "message": "required"}],
+        )
+    _check_numbers(quantity_t, price_fen_per_t, min_order_t)
+    if ends_at is not None:
+        if ends_at.tzinfo is None:
+            raise InvalidListing(N_("The end date must carry a time zone."))
+        if ends_at <= moment:
+            raise InvalidListing(
+                N_("The end date must be in the future."),
+                errors=[{"field": "ends_at", "message": "in the past"}],
+            )
+    batch = session.get(Batch, batch_id)
+    if batch is None:
+        raise not_found("batch", batch_id)
+    project = session.get(Project, batch.project_id)
+    assert project is not None
+    listing = Listing(
+        seller_id=seller,
+        batch_id=batch.id,
+        project_id=project.id,
+        credit_type=str(project.type),
+        district_adcode=project.district_adcode,
+        vintage=batch.vintage,
+        price_fen_per_t=price_fen_per_t,
+        min_order_t=min_order_t,
+        quantity_t=quantity_t,
+        listed_t=0,
+        ends_at=ends_at,
+        created_by=actor.ref,
+    )
+    session.add(listing)
+    session.flush()
+    # The registry refuses tonnes that are not the seller's, or already listed, pledged, retired.
+    registry_transfers.list_credits(
+        session,
+        batch_id=batch.id,
+        owner=org_owner(seller),
+        quantity_t=quantity_t,
+        listing_ref=listing.ref,
+    )
+    listing.listed_t = quantity_t
+    resync_hold(session, listing, now=moment)
+    audit.record(
+        session,
+        actor=actor.ref,
+        action="listing.created",
+        subject_type="listing",
+        subject_id=listing.id,
+        payload={
+            "batch": batch.serial_prefix,
+            "quantity_t": quantity_t,
+            "price_fen_per_t": price_fen_per_t,
+            "min_order_t": min_order_t,
+        },
+    )
+    return listing
+
+
+def _check_numbers(quantity_t: int, price_fen_per_t: int, min_order_t: int) -> None:
+    errors = []
+    if not 0 < quantity_t <= MAX_LISTING_T:
+        errors.append({"field": "quantity_t", "message": "must be a positive number of tonnes"})
+    if not 0 < price_fen_per_t <= MAX_PRICE_FEN_PER_T:
+        errors.append({"field": "price_fen_per_t", "message": "out of range"})
+    if not 0 < min_order_t <= max(quantity_t, 1):
+        errors.append({"field": "min_order_t", "message": "between 1 and the quantity"})
+    if errors:
+        raise InvalidListing(
+            N_(
+                "List a positive number of tonnes at a price between 0.01 and 100,000 CNY/t,"
+                " with a minimum order no larger than the quantity."
+            ),
+            errors=errors,
+        )
+
+
+def resync_hold(session: Session, listing: Listing, *, now: datetime | None = None) -> None:
+    """Make the wallet hold reserve exactly ``listed_t`` (call with the listing locked)."""
+    moment = now_or(now)
+    batch = session.get(Batch, listing.batch_id)
+    assert batch is not None
+    if listing.wallet_hold_id is not None:
+        current = wallet.get_hold(session, listing.wallet_hold_id)
+        if (
+            current.status == HoldStatus.pending
+            and current.amount == listing.listed_t
+            and not wallet.is_expired(current, moment)
+        ):
+            return
+        if current.status == HoldStatus.pending and not wallet.is_expired(current):
+            wallet.void_hold(session, current.id)
+        listing.wallet_hold_id = None
+    if listing.listed_t > 0:
+        seller = org_owner(listing.seller_id)
+        held = wallet.hold(
+            session,
+            debit_account_id=credit_account(session, batch.asset_code, seller),
+            credit_account_id=credit_account(
+                session, batch.asset_code, f"system:{LISTING_HOLD_ESCROW}"
+            ),
+            amount=listing.listed_t,
+            expires_at=_hold_expiry(listing, moment),
+            code="listing",
+            scope="market",
+            metadata={"listing": str(listing.id), "batch": batch.serial_prefix},
+        )
+        listing.wallet_hold_id = held.id
+    listing.updated_at = utcnow()
+    session.add(listing)
+    session.flush()
+
+
+def release_unreserved(
+    session: Session, listing: Listing, *, now: datetime | None = None, actor_ref: str
+) -> int:
+    """A listing that no longer sells gives back its tonnes not reserved by open orders
+    (with the listing locked); returns the tonnes released."""
+    moment = now_or(now)
+    if is_selling(listing, moment):
+        return 0
+    if listing.status == ListingStatus.active:  # past its end date
+        listing.status = ListingStatus.ended
+    keep = reserved_t(session, listing.id, now=moment)
+    release = listing.listed_t - keep
+    if release <= 0:
+        return 0
+    registry_transfers.unlist(
+        session,
+        batch_id=listing.batch_id,
+        owner=org_owner(listing.seller_id),
+        listing_ref=listing.ref,
+        quantity_t=release,
+    )
+    listing.listed_t = keep
+    resync_hold(session, listing, now=moment)
+    audit.record(
+        session,
+        actor=actor_ref,
+        action="listing.released",
+        subject_type="listing",
+        subject_id=listing.id,
+        payload={"released_t": release, "still_listed_t": keep, "status": str(listing.status)},
+    )
+    return release
+
+
+def delist(
+    session: Session, *, actor: Actor, listing_id: uuid.UUID, now: datetime | None = None
+) -> Listing:
+    """The seller withdraws a listing: open tonnes go back at once; tonnes reserved by orders
+    awaiting payment stay listed until those orders settle or lapse."""
+    require(actor, *SELLER_KINDS, action="Delisting credits")
+    listing = lock_listing(session, listing_id)
+    if not actor.is_platform_admin and listing.seller_id != actor.organisation_id:
+        raise not_found("listing", listing_id)
+    if listing.status != ListingStatus.active:
+        raise ListingClosed(
+            N_("Listing {id} is {status}."), id=str(listing.id), status=str(listing.status)
+        )
+    listing.status = ListingStatus.closed
+    session.add(listing)
+    release_unreserved(session, listing, now=now, actor_ref=actor.ref)
+    audit.record(
+        session,
+        actor=actor.ref,
+        action="listing.delisted",
+        subject_type="listing",
+        subject_id=listing.id,
+        payload={"still_listed_t": listing.listed_t},
+    )
+    return listing
+
+
+def sweep(session: Session, *, now: datetime | None = None, limit: int = 500) -> int:
+    """Release the tonnes of listings that stopped selling (ended, delisted) and are no longer
+    reserved; returns the tonnes released. Run by ``tanhui market expire``."""
+    moment = now_or(now)
+    candidates = session.exec(
+        select(Listing.id)
+        .where(col(Listing.listed_t) > 0)
+        .where(
+            (col(Listing.status) != ListingStatus.active)
+            | (col(Listing.ends_at).is_not(None) & (col(Listing.ends_at) <= moment))
+        )
+        .order_by(col(Listing.id))
+        .limit(limit)
+    ).all()
+    released = 0
+    for listing in lock_listings(session, list(candidates)).values():
+        released += release_unreserved(session, listing, now=moment, actor_ref="system:market")
+    return released
+
+
+def get_listing(session: Session, listing_id: uuid.UUID) -> Listing:
+    found = session.get(Listing, listing_id)
+    if found is None:
+        raise not_found("listing", listing_id)
+    return found
+
+
+@dataclass(frozen=True)
+class ListingQuery:
+    credit_type: str | None = None
+    district_adcode: str | None = None
+    vintage: int | None = None
+    min_price_fen: int | None = None
+    max_price_fen: int | None = None
+    project_id: uuid.UUID | None = None
+    seller_id: uuid.UUID | None = None
+    include_closed: bool = False
+    limit: int = 50
+    offset: int = 0
+
+
+def search(session: Session, query: ListingQuery, *, now: datetime | None = None) -> list[Listing]:
+    """Listings by type, district, vintage, price (cheapest first)."""
+    moment = now_or(now)
+    statement = select(Listing)
+    if not query.include_closed:
+        statement = statement.where(col(Listing.status) == ListingStatus.active).where(
+            col(Listing.ends_at).is_(None) | (col(Listing.ends_at) > moment)
+        )
+    if query.credit_type:
+        statement = statement.where(col(Listing.credit_type) == query.credit_type)
+    if query.district_adcode:
+        statement = statement.where(col(Listing.district_adcode) == query.district_adcode)
+    if query.vintage is not None:
+        statement = statement.where(col(Listing.vintage) == query.vintage)
+    if query.min_price_fen is not None:
+        statement = statement.where(col(Listing.price_fen_per_t) >= query.min_price_fen)
+    if query.max_price_fen is not None:
+        statement = statement.where(col(Listing.price_fen_per_t) <= query.max_price_fen)
+    if query.project_id is not None:
+        statement = statement.where(col(Listing.project_id) == query.project_id)
+    if query.seller_id is not None:
+        statement = statement.where(col(Listing.seller_id) == query.seller_id)
+    statement = (
+        statement.order_by(col(Listing.price_fen_per_t), col(Listing.created_at))
+        .offset(max(0, query.offset))
+        .limit(max(1, min(query.limit, MAX_PAGE)))
+    )
+    return list(session.exec(statement).all())
+
+
+def open_quantities(
+    session: Session, listings: Sequence[Listing], *, now: datetime | None = None
+) -> dict[uuid.UUID, int]:
+    """Open tonnes of several listings in one query (for pages and search results)."""
+    moment = now_or(now)
+    ids = [listing.id for listing in listings]
+    if not ids:
+        return {}
+    rows = session.exec(
+        select(OrderLine.listing_id, func.sum(OrderLine.quantity_t))
+        .join(Order, col(Order.id) == col(OrderLine.order_id))
+        .where(col(OrderLine.listing_id).in_(ids))
+        .where(col(Order.status).in_(list(OPEN_ORDER_STATUSES)))
+        .where(col(Order.hold_expires_at) > moment)
+        .group_by(col(OrderLine.listing_id))
+    ).all()
+    reserved = {listing_id: int(total or 0) for listing_id, total in rows}
+    return {
+        listing.id: (
+            max(0, listing.listed_t - reserved.get(listing.id, 0))
+            if is_selling(listing, moment)
+            else 0
+        )
+        for listing in listings
+    }
+
+
+def listings_of_seller(session: Session, seller_id: uuid.UUID) -> list[Listing]:
+    return list(
+        session.exec(
+            select(Listing)
+            .where(col(Listing.seller_id) == seller_id)
+            .order_by(col(Listing.created_at).desc())
+        ).all()
+    )

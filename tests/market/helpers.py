@@ -1,0 +1,170 @@
+"""Market test data, made through the registry's and the market's service functions."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlmodel import Session
+
+from market.models import Listing, Order, Payment, Provider
+from market.service import listings, orders, payments
+from registry.models import Batch, Household, Project, ProjectType
+
+__all__ = ["ProjectType"]
+from registry.service import issuance, projects
+from registry.service.actors import Actor
+from tanhui.models import OrgKind, Role
+from tests import factories
+from tests.registry import helpers as registry_helpers
+from wallet import service as wallet
+
+_counter = itertools.count(1)
+
+
+@dataclass
+class World:
+    """A cooperative with an issued batch, its households, an enterprise and a platform user."""
+
+    coop: Actor
+    verifier: Actor
+    authority: Actor
+    enterprise: Actor
+    finance: Actor
+    project: Project
+    batch: Batch
+    households: list[Household] = field(default_factory=list)
+
+
+def org_actor(session: Session, kind: OrgKind, role: Role = Role.member) -> Actor:
+    org = factories.organisation(session, kind)
+    return Actor(
+        ref=f"test:{kind.value}:{org.id}", organisation_id=org.id, org_kind=kind, role=role
+    )
+
+
+def issued_world(
+    session: Session,
+    *,
+    issuable: int = 1_000,
+    buffer: int = 200,
+    areas: list[tuple[float, list[int]]] | None = None,
+    household_share_bp: int = 8_000,
+    kind: ProjectType = ProjectType.bamboo,
+) -> World:
+    """An issued project. ``areas``: one (side in metres, [share_bp per household]) per parcel;
+    households are created per share and reused across parcels by position."""
+    roles = registry_helpers.Roles.make(session)
+    coop = roles.coop
+    assert coop.organisation_id is not None
+    n = next(_counter)
+    layout = areas or [(100.0, [10_000])]
+    households: list[Household] = []
+    parcels = []
+    offset = n * 5_000.0
+    for index, (side, shares) in enumerate(layout):
+        while len(households) < len(shares):
+            households.append(registry_helpers.household(session, coop))
+        parcels.append(
+            registry_helpers.parcel(
+                session,
+                coop,
+                x=offset + index * 400.0,
+                y=0,
+                side=side,
+                holders=[(households[i], share) for i, share in enumerate(shares)],
+            )
+        )
+    project = projects.create_project(
+        session,
+        actor=coop,
+        cooperative_id=coop.organisation_id,
+        code=f"M{n:05d}{uuid.uuid4().hex[:3].upper()}",
+        name=f"市场测试项目 {n}",
+        type=kind,
+        methodology_name="bamboo-rate",
+        methodology_version="1.0",
+        crediting_start=date(2022, 1, 1),
+        crediting_end=date(2051, 12, 31),
+    )
+    projects.add_parcels(
+        session, actor=coop, project_id=project.id, parcel_ids=[p.id for p in parcels]
+    )
+    registry_helpers.contract(session, coop, parcels, household_share_bp=household_share_bp)
+    projects.collect(session, actor=coop, project_id=project.id)
+    period = projects.submit_period(
+        session, actor=coop, project_id=project.id, report=registry_helpers.report(issuable, buffer)
+    )
+    projects.certify(session, actor=roles.verifier, period_id=period.id)
+    projects.file_period(session, actor=roles.authority, period_id=period.id)
+    batch = issuance.issue(session, actor=roles.authority, period_id=period.id)
+    return World(
+        coop=coop,
+        verifier=roles.verifier,
+        authority=roles.authority,
+        enterprise=roles.enterprise,
+        finance=org_actor(session, OrgKind.platform),
+        project=project,
+        batch=batch,
+        households=households,
+    )
+
+
+def listing(
+    session: Session,
+    world: World,
+    *,
+    quantity_t: int = 100,
+    price_fen_per_t: int = 7_341,
+    min_order_t: int = 1,
+    **extra: Any,
+) -> Listing:
+    return listings.create_listing(
+        session,
+        actor=world.coop,
+        batch_id=world.batch.id,
+        quantity_t=quantity_t,
+        price_fen_per_t=price_fen_per_t,
+        min_order_t=min_order_t,
+        **extra,
+    )
+
+
+def order(
+    session: Session,
+    buyer: Actor,
+    item: Listing,
+    quantity_t: int,
+    *,
+    provider: Provider = Provider.sandbox,
+    **extra: Any,
+) -> Order:
+    return orders.create_order(
+        session,
+        actor=buyer,
+        lines=[orders.LineRequest(listing_id=item.id, quantity_t=quantity_t)],
+        provider=provider,
+        **extra,
+    )
+
+
+def pay_in_sandbox(session: Session, buyer: Actor, placed: Order) -> payments.PaymentOutcome:
+    payment: Payment = payments.start_checkout(session, actor=buyer, order_id=placed.id)
+    return payments.sandbox_complete(session, actor=buyer, payment_id=payment.id)
+
+
+def balance(session: Session, asset: str, owner: str) -> int:
+    account = wallet.find_account(session, asset=asset, owner=owner)
+    return wallet.get_balance(session, account.id).balance if account else 0
+
+
+def available(session: Session, asset: str, owner: str) -> int:
+    account = wallet.find_account(session, asset=asset, owner=owner)
+    return wallet.get_balance(session, account.id).available if account else 0
+
+
+def owner(actor: Actor) -> str:
+    return f"org:{actor.organisation_id}"

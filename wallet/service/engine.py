@@ -26,12 +26,13 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam, func, text, tuple_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import attributes, make_transient_to_detached
+from sqlalchemy.orm import attributes, class_mapper, make_transient_to_detached
 from sqlmodel import Session, col, select
 
 from tanhui.db import database_kind, new_id, utcnow
@@ -572,13 +573,16 @@ def _write_postgresql(
     return True
 
 
-_ENTRY_MANAGER = attributes.manager_of_class(JournalEntry)
+@cache
+def _entry_manager() -> Any:
+    class_mapper(JournalEntry)  # configures the mappers if nothing has yet
+    return attributes.manager_of_class(JournalEntry)
 
 
 def _entry_object(values: dict[str, Any]) -> JournalEntry:
     """A detached JournalEntry holding ``values`` (the row just inserted), made without the
     per-attribute events of the constructor: batches return a thousand of them."""
-    entry: JournalEntry = _ENTRY_MANAGER.new_instance()
+    entry: JournalEntry = _entry_manager().new_instance()
     entry.__dict__.update(values)
     object.__setattr__(entry, "__pydantic_fields_set__", set(values))
     object.__setattr__(entry, "__pydantic_extra__", None)

@@ -45,6 +45,7 @@ from registry.pricing import format_cny
 from registry.schemas import (
     AveragePricePublic,
     BatchPublic,
+    CertificateDocument,
     CertifyIn,
     ContractCreate,
     ContractPublic,
@@ -1159,6 +1160,40 @@ def retire(
 )
 def list_retirements(actor: ActorDep, session: SessionDep) -> Any:
     return [_retirement(session, r) for r in retirements.retirements_of(session, actor.owner)]
+
+
+@router.get(
+    "/certificates/{certificate_id}",
+    response_model=CertificateDocument,
+    responses=problems(401, 404, 422),
+    summary="A retirement certificate (the signed document, as on the public explorer)",
+)
+def read_certificate(
+    certificate_id: Annotated[str, Path(max_length=40, pattern=r"^[A-Za-z0-9-]+$")],
+    _actor: ActorDep,
+    session: SessionDep,
+) -> Any:
+    found = retirements.get_certificate(session, certificate_id)
+    return retirements.certificate_document(session, found)
+
+
+@router.get(
+    "/certificates/{certificate_id}/pdf",
+    response_class=Response,
+    responses={**problems(401, 404, 422), 200: {"content": {"application/pdf": {}}}},
+    summary="A retirement certificate as PDF (embeds the signed JSON)",
+)
+def read_certificate_pdf(
+    certificate_id: Annotated[str, Path(max_length=40, pattern=r"^[A-Za-z0-9-]+$")],
+    _actor: ActorDep,
+    session: SessionDep,
+) -> Response:
+    found = retirements.get_certificate(session, certificate_id)
+    return Response(
+        retirements.certificate_pdf(session, found),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{found.id}.pdf"'},
+    )
 
 
 @router.post(

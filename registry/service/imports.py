@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import shapely
+from sqlmodel import Session, col, select
 
 from registry import geo
 from registry.errors import InvalidImport, InvalidParcel
@@ -129,7 +130,7 @@ def _text(value: Any) -> str | None:
 
 
 def import_parcels(
-    session: Any,
+    session: Session,
     *,
     actor: Actor,
     cooperative_id: uuid.UUID,
@@ -206,13 +207,11 @@ def import_parcels(
 
 
 def _households_by_national_id(
-    session: Any, cooperative_id: uuid.UUID, rows: Sequence[SourceRow], mapping: ImportMapping
+    session: Session, cooperative_id: uuid.UUID, rows: Sequence[SourceRow], mapping: ImportMapping
 ) -> dict[str, uuid.UUID]:
     """Blind index → household id, for every national id named in the file."""
     if mapping.household_national_id is None:
         return {}
-    from sqlmodel import col, select
-
     indexes: set[str] = set()
     for row in rows:
         raw = _text(row.attributes.get(mapping.household_national_id))
@@ -290,7 +289,7 @@ def _prepare_row(
 
 
 def _drop_overlapping(
-    session: Any,
+    session: Session,
     kept: list[tuple[SourceRow, parcel_service.PreparedParcel]],
     rejected: list[RowRejection],
 ) -> list[tuple[SourceRow, parcel_service.PreparedParcel]]:

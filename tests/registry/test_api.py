@@ -232,6 +232,10 @@ def test_from_households_to_retirement_over_http(
     holdings = _ok(client.get(f"{API}/holdings", headers=buyer))
     assert {(h["state"], h["quantity_t"]) for h in holdings} == {("held", 25), ("retired", 15)}
     assert len(_ok(client.get(f"{API}/retirements", headers=buyer))) == 1
+    document = _ok(client.get(f"{API}/certificates/{first['certificate_id']}", headers=buyer))
+    assert document["payload"]["quantity_t"] == 15
+    pdf = client.get(f"{API}/certificates/{first['certificate_id']}/pdf", headers=buyer)
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
 
     pledge = _ok(
         client.post(

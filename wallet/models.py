@@ -125,7 +125,7 @@ class JournalEntry(SQLModel, table=True):
     code: str = Field(sa_type=String(40))
     metadata_json: str = Field(default="{}", sa_type=Text, description="canonical JSON")
     reverses_id: uuid.UUID | None = Field(default=None, foreign_key="wallet_entry.id", index=True)
-    hold_id: uuid.UUID | None = Field(default=None, index=True)
+    hold_id: uuid.UUID | None = Field(default=None)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

@@ -52,7 +52,6 @@ def upgrade() -> None:
     sa.UniqueConstraint('scope', 'idempotency_key', name='uq_wallet_entry_scope_key')
     )
     with op.batch_alter_table('wallet_entry', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_wallet_entry_hold_id'), ['hold_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_wallet_entry_reverses_id'), ['reverses_id'], unique=False)
 
     op.create_table('wallet_account',
@@ -146,7 +145,6 @@ def downgrade() -> None:
     op.drop_table('wallet_account')
     with op.batch_alter_table('wallet_entry', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_wallet_entry_reverses_id'))
-        batch_op.drop_index(batch_op.f('ix_wallet_entry_hold_id'))
 
     op.drop_table('wallet_entry')
     op.drop_table('wallet_chain_head')

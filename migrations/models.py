@@ -1,14 +1,21 @@
 """Every package's tables, for Alembic and for the schema test: the one place that imports all
 models (besides the app factory)."""
 
+import importlib
+
 from sqlalchemy import MetaData
 from sqlmodel import SQLModel
 
+MODEL_MODULES = (
+    "tanhui.models",
+    "wallet.models",
+    "registry.models",
+    "registry.inclusion.models",
+    "market.models",
+)
+
 
 def all_metadata() -> MetaData:
-    import market.models  # noqa: F401
-    import registry.inclusion.models  # noqa: F401
-    import registry.models  # noqa: F401
-    import wallet.models  # noqa: F401
-
+    for module in MODEL_MODULES:
+        importlib.import_module(module)
     return SQLModel.metadata

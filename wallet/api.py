@@ -74,24 +74,25 @@ def require_ledger_operator(principal: Annotated[Principal, Depends(require_user
 LedgerOperator = Annotated[Principal, Depends(require_ledger_operator)]
 
 
-def _is_operator(principal: Principal) -> bool:
-    try:
-        require_ledger_operator(principal)
-    except MissingPermission:
-        return False
-    return True
+def _reads_every_account(principal: Principal) -> bool:
+    """Platform administrators and anyone in the platform organisation."""
+    organisation = principal.organisation
+    return principal.is_platform_admin or (
+        organisation is not None and organisation.kind == OrgKind.platform
+    )
 
 
 def _scope(principal: Principal) -> str:
-    """Idempotency keys are unique per organisation (platform admins share the platform's)."""
+    """Idempotency keys are unique per organisation; administrators without one share the
+    ``platform-api`` scope (apart from the keys the platform's own services use inside)."""
     if principal.organisation_id is not None:
         return f"org:{principal.organisation_id}"
-    return "platform"
+    return "platform-api"
 
 
 def _readable_account(session: Session, principal: Principal, account_id: uuid.UUID) -> Account:
     account = service.get_account(session, account_id)
-    if _is_operator(principal):
+    if _reads_every_account(principal):
         return account
     owners = set()
     if principal.organisation_id is not None:

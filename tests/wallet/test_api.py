@@ -281,3 +281,31 @@ def test_permissions(client: TestClient, session: Session) -> None:
     }
     assert client.post(f"{API}/entries", json=body, headers=own_headers).status_code == 403
     assert open_account(client, service_headers)["asset"] == "CNY"
+
+
+def test_freeze_blocks_debits_over_http(client: TestClient, session: Session) -> None:
+    headers = admin(session)
+    session.commit()
+    a, b = open_account(client, headers), open_account(client, headers)
+    fund(client, headers, a["id"], 10)
+    frozen = client.post(f"{API}/accounts/{a['id']}/freeze", json={"frozen": True}, headers=headers)
+    assert frozen.status_code == 200 and frozen.json()["frozen"] is True
+    body = {
+        "code": "transfer",
+        "transfers": [{"debit_account_id": a["id"], "credit_account_id": b["id"], "amount": 1}],
+    }
+    refused = client.post(f"{API}/entries", json=body, headers=headers)
+    assert refused.status_code == 409
+    assert refused.json()["type"].endswith("account-frozen")
+    client.post(f"{API}/accounts/{a['id']}/freeze", json={"frozen": False}, headers=headers)
+    assert client.post(f"{API}/entries", json=body, headers=headers).status_code == 201
+
+
+def test_platform_viewers_read_but_do_not_post(client: TestClient, session: Session) -> None:
+    headers = admin(session)
+    viewer = bearer(session, kind=OrgKind.platform, role=Role.viewer)
+    session.commit()
+    account = open_account(client, headers)
+    assert client.get(f"{API}/accounts/{account['id']}", headers=viewer).status_code == 200
+    refused = client.post(f"{API}/accounts", json={"asset": "CNY", "owner": "x"}, headers=viewer)
+    assert refused.status_code == 403

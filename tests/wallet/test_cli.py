@@ -100,3 +100,10 @@ def test_expire_holds_releases_funds(settings: Settings, session: Session) -> No
     assert service.get_balance(session, a_id).available == 380
     session.commit()
     assert run_cli(settings, "wallet", "verify").returncode == 0
+
+
+@pytest.mark.parametrize("command", ["verify", "expire-holds"])
+def test_wallet_commands_have_help(settings: Settings, command: str) -> None:
+    result = run_cli(settings, "wallet", command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "Usage" in result.stdout

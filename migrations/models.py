@@ -12,6 +12,7 @@ MODEL_MODULES = (
     "registry.models",
     "registry.inclusion.models",
     "market.models",
+    "market.rewards.models",
 )
 
 

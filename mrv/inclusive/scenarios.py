@@ -169,9 +169,9 @@ SPECS: dict[Scenario, ScenarioSpec] = {
 }
 
 
+_BY_NAME: dict[str, ScenarioSpec] = {scenario.value: spec for scenario, spec in SPECS.items()}
+
+
 def spec_for(scenario: str) -> ScenarioSpec | None:
     """The spec of ``scenario``, or None for a name Tanhui does not credit."""
-    try:
-        return SPECS[Scenario(scenario)]
-    except ValueError:
-        return None
+    return _BY_NAME.get(scenario)

@@ -318,7 +318,7 @@ def add_methodology_version(
 def key_public(key: InclusionPartnerKey) -> PartnerKeyPublic:
     return PartnerKeyPublic(
         id=key.id,
-        kind=key.kind.value,
+        kind=str(key.kind),
         prefix=key.prefix,
         public_key=key.public_key,
         created_at=key.created_at,

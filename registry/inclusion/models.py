@@ -89,18 +89,18 @@ class InclusionEvent(SQLModel, table=True):
     """An accepted behaviour: the resident's carbon receipt.
 
     The figures are those of the factor version and points rate in force when it happened, kept
-    here as they were applied (a later version never changes a receipt).
+    here as they were applied (a later version never changes a receipt). Indexes are kept to
+    what the hot path needs (ADR 0053): the monthly pooling and the admin's batch views scan.
     """
 
     __tablename__ = "inclusion_event"
     __table_args__ = (
         UniqueConstraint("partner_id", "partner_event_id", name="uq_inclusion_event_partner_event"),
         Index("ix_inclusion_event_resident_occurred", "resident_id", "occurred_at"),
-        Index("ix_inclusion_event_day", "local_day"),
     )
 
     id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
-    batch_id: uuid.UUID = Field(foreign_key="inclusion_batch.id", index=True)
+    batch_id: uuid.UUID = Field(foreign_key="inclusion_batch.id")
     partner_id: uuid.UUID = Field(foreign_key="inclusion_partner.id")
     partner_event_id: str = Field(sa_type=String(100))
     resident_id: uuid.UUID = Field(foreign_key="resident.id")
@@ -116,7 +116,7 @@ class InclusionEvent(SQLModel, table=True):
     grams_per_unit: str = Field(sa_type=String(24))
     points_rate_version: str = Field(sa_type=String(16))
     points_per_kg: int
-    journal_entry_id: uuid.UUID | None = Field(default=None, foreign_key="wallet_entry.id")
+    journal_entry_id: uuid.UUID | None = Field(default=None, description="wallet_entry.id")
     received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -140,7 +140,7 @@ class InclusionActivityKey(SQLModel, table=True):
     key: str = Field(sa_type=String(64), primary_key=True)
     partner_id: uuid.UUID = Field(foreign_key="inclusion_partner.id")
     event_id: uuid.UUID
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class InclusionDailyUsage(SQLModel, table=True):

@@ -95,3 +95,22 @@ def post(
     return client.post(
         "/api/v1/points/events", content=raw, headers=headers(partner_id, secret, raw, at=at)
     )
+
+
+def give_points(session: Session, who: Resident, points: int) -> None:
+    """Credit points straight from the platform's points issuance (as an accrual would)."""
+    import wallet.service as wallet
+
+    source = wallet.system_account(session, "points_issuance", wallet.ASSET_POINTS)
+    target = wallet.account_for(session, asset=wallet.ASSET_POINTS, owner=f"resident:{who.id}")
+    wallet.post_entry(
+        session,
+        code="points_accrual",
+        transfers=[wallet.Transfer(source.id, target.id, points)],
+    )
+
+
+def points_of(session: Session, who: Resident) -> tuple[int, int]:
+    """(balance, available)."""
+    view = residents.balances(session, who)
+    return view.points_balance, view.points_available

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mrv.inclusive import (
@@ -112,6 +112,7 @@ def test_timing_limits() -> None:
     assert timing(now + timedelta(minutes=5, seconds=1), now) is Timing.in_future
 
 
+@settings(deadline=None)
 @given(
     offset=st.integers(min_value=0, max_value=10**7),
     gap=st.integers(min_value=0, max_value=179),
@@ -128,6 +129,7 @@ def test_reports_closer_than_the_radius_share_a_fingerprint(offset: int, gap: in
     )
 
 
+@settings(deadline=None)
 @given(
     offset=st.integers(min_value=0, max_value=10**7),
     gap=st.integers(min_value=720, max_value=10**5),
@@ -140,6 +142,7 @@ def test_reports_four_radii_apart_never_do(offset: int, gap: int) -> None:
     )
 
 
+@settings(deadline=None)
 @given(
     milli=st.integers(min_value=1, max_value=150_000),
 )

@@ -34,7 +34,7 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Engine, bindparam, delete, tuple_, update
+from sqlalchemy import Engine, delete, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -68,6 +68,7 @@ from registry.inclusion.models import (
     InclusionRejection,
 )
 from registry.inclusion.schemas import MAX_EVENTS_PER_BATCH, EventBatchIn, EventIn
+from registry.inclusion.service import bulk
 from registry.inclusion.service import residents as residents_service
 from registry.inclusion.service.methodologies import factor_table
 from registry.inclusion.service.signatures import verify
@@ -84,6 +85,7 @@ _KEY = InclusionActivityKey.__table__  # type: ignore[attr-defined]
 _USAGE = InclusionDailyUsage.__table__  # type: ignore[attr-defined]
 _BATCH = InclusionBatch.__table__  # type: ignore[attr-defined]
 _REJECTION = InclusionRejection.__table__  # type: ignore[attr-defined]
+_USAGE_KEY = ("resident_id", "scenario", "variant", "day")
 
 
 @dataclass
@@ -225,19 +227,14 @@ def ingest(
     rejected = [
         (outcome.partner_event_id, outcome.reason) for outcome in outcomes if outcome.reason
     ]
-    if rejected:
-        session.execute(
-            _REJECTION.insert(),
-            [
-                {
-                    "batch_id": batch.id,
-                    "partner_event_id": pid,
-                    "reason": reason,
-                    "created_at": moment,
-                }
-                for pid, reason in rejected
-            ],
-        )
+    bulk.insert(
+        session,
+        _REJECTION,
+        [
+            {"batch_id": batch.id, "partner_event_id": pid, "reason": reason, "created_at": moment}
+            for pid, reason in rejected
+        ],
+    )
     accepted = len(outcomes) - len(rejected)
     session.execute(
         update(_BATCH)
@@ -347,7 +344,7 @@ def _earlier_receipts(
     rows = session.execute(
         sa_select(_EVENT.c.partner_event_id, _EVENT.c.id)
         .where(_EVENT.c.partner_id == partner_id)
-        .where(_EVENT.c.partner_event_id.in_(sorted(set(event_ids))))
+        .where(bulk.member_of(session, _EVENT.c.partner_event_id, sorted(set(event_ids))))
     ).all()
     return {row[0]: row[1] for row in rows}
 
@@ -426,21 +423,14 @@ def _claim_activities(
                 },
             )
     ordered = [rows[key] for key in sorted(rows)]  # one insertion order: no deadlocks
-    inserted = set(
-        session.execute(
-            _insert(session)(_KEY)
-            .values(ordered)
-            .on_conflict_do_nothing(index_elements=["key"])
-            .returning(_KEY.c.key)
-        ).scalars()
-    )
+    inserted = set(bulk.insert(session, _KEY, ordered, conflict=["key"], returning="key"))
     taken = sorted(set(rows) - inserted)
     foreign: set[str] = set()
     if taken:
         foreign = set(
             session.execute(
                 sa_select(_KEY.c.key)
-                .where(_KEY.c.key.in_(taken))
+                .where(bulk.member_of(session, _KEY.c.key, taken))
                 .where(_KEY.c.partner_id != partner.id)
             ).scalars()
         )
@@ -460,77 +450,20 @@ def _apply_caps(
     """Count each candidate against its resident's daily cap, in the order received."""
     if not candidates:
         return candidates
-    counters: dict[tuple[uuid.UUID, str, str, date], int] = {}
-    for candidate in candidates:
-        assert candidate.resident_id is not None
-        counters[_counter_key(candidate)] = 0
-    ordered = sorted(counters)
-    session.execute(
-        _insert(session)(_USAGE)
-        .values(
-            [
-                {
-                    "resident_id": resident,
-                    "scenario": scenario,
-                    "variant": variant,
-                    "day": day,
-                    "quantity_milli": 0,
-                }
-                for resident, scenario, variant, day in ordered
-            ]
-        )
-        .on_conflict_do_nothing()
-    )
-    locked = session.execute(
-        sa_select(
-            _USAGE.c.resident_id,
-            _USAGE.c.scenario,
-            _USAGE.c.variant,
-            _USAGE.c.day,
-            _USAGE.c.quantity_milli,
-        )
-        .where(
-            tuple_(_USAGE.c.resident_id, _USAGE.c.scenario, _USAGE.c.variant, _USAGE.c.day).in_(
-                ordered
-            )
-        )
-        .order_by(_USAGE.c.resident_id, _USAGE.c.scenario, _USAGE.c.variant, _USAGE.c.day)
-        .with_for_update()
-    ).all()
-    for resident, scenario, variant, day, used in locked:
-        counters[(resident, scenario, variant, day)] = int(used)
-    changed: set[tuple[uuid.UUID, str, str, date]] = set()
+    keys = {_counter_key(candidate) for candidate in candidates}
+    counters = bulk.claim_counters(session, _USAGE, list(keys), _USAGE_KEY, "quantity_milli")
+    changed: dict[tuple[Any, ...], int] = {}
     kept = []
     for candidate in candidates:
         key = _counter_key(candidate)
         cap_milli = int(candidate.figures.version.daily_cap * 1000)
-        if counters[key] + candidate.figures.quantity_milli > cap_milli:
+        used = changed.get(key, counters.get(key, 0))
+        if used + candidate.figures.quantity_milli > cap_milli:
             outcomes[candidate.index].reason = "cap_exceeded"
             continue
-        counters[key] += candidate.figures.quantity_milli
-        changed.add(key)
+        changed[key] = used + candidate.figures.quantity_milli
         kept.append(candidate)
-    if changed:
-        session.execute(
-            update(_USAGE)
-            .where(
-                _USAGE.c.resident_id == bindparam("k_resident"),
-                _USAGE.c.scenario == bindparam("k_scenario"),
-                _USAGE.c.variant == bindparam("k_variant"),
-                _USAGE.c.day == bindparam("k_day"),
-            )
-            .values(quantity_milli=bindparam("k_used")),
-            [
-                {
-                    "k_resident": resident,
-                    "k_scenario": scenario,
-                    "k_variant": variant,
-                    "k_day": day,
-                    "k_used": counters[(resident, scenario, variant, day)],
-                }
-                for resident, scenario, variant, day in sorted(changed)
-            ],
-        )
+    bulk.set_counters(session, _USAGE, changed, _USAGE_KEY, "quantity_milli")
     return kept
 
 
@@ -549,7 +482,7 @@ def _release_keys(session: Session, accepted: list[_Candidate], claimed: set[str
     kept = {key for candidate in accepted for key in candidate.keys or ()}
     released = sorted(claimed - kept)
     if released:
-        session.execute(delete(_KEY).where(_KEY.c.key.in_(released)))
+        session.execute(delete(_KEY).where(bulk.member_of(session, _KEY.c.key, released)))
 
 
 def _post_to_ledger(
@@ -646,5 +579,4 @@ def _store(
         outcome.grams = figures.grams
         outcome.points = figures.points
         outcome.receipt_id = candidate.event_id
-    if rows:
-        session.execute(_EVENT.insert(), rows)
+    bulk.insert(session, _EVENT, rows)

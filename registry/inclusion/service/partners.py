@@ -229,7 +229,7 @@ def add_key(
         action="points.partner.key_added",
         subject_type="inclusion_partner",
         subject_id=partner.id,
-        payload={"key_id": str(key.id), "kind": key.kind.value, "prefix": key.prefix},
+        payload={"key_id": str(key.id), "kind": str(key.kind), "prefix": key.prefix},
     )
     return NewKey(key=key, secret=secret)
 

@@ -1,0 +1,226 @@
+"""Carbon-inclusion ingestion against a plain COPY of the same rows, in the same run.
+
+``python -m bench points`` (PostgreSQL at ``TANHUI_BENCH_DATABASE_URL``, default
+``postgresql://postgres@127.0.0.1:5432/postgres``; a scratch database is created and dropped):
+
+1. ``BENCH_RESIDENTS`` residents (default 5,000) and two data partners (a bus operator and a
+   MaaS app) are registered through the services;
+2. a warm-up pass opens every resident's accounts (the steady state of a running city);
+3. measured, twice: ``BENCH_BATCHES`` signed batches of 1,000 events (default 60), alternating
+   between the partners, first with every event from another resident (uniform: the ledger's
+   worst case, one pair of postings per event), then as a partner's daily export (grouped: 4
+   events per resident). Each batch goes through ``ingest_with_retries`` as the HTTP route
+   calls it: the HMAC signature, replay claim, JSON schema, per-event duplicate check, resident
+   lookup by phone blind index, factor versions, plausibility, cross-partner activity
+   fingerprints, daily caps, the ledger postings (grams and points, hash-chained journal),
+   receipts, rejections and the audit record. About 1 % of events repeat another partner's act,
+   a few exceed caps;
+4. baseline: the accepted rows of ``inclusion_event`` are read back and written with ``COPY``
+   into an unindexed table of the same columns (the physical floor for storing those rows).
+
+Prints events/s for both, COPY rows/s and the ratios. Targets: >= 20,000 events/s, >= 0.25x COPY.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import create_engine as sa_create_engine
+from sqlalchemy import make_url, text
+
+BASE_URL = os.environ.get(
+    "TANHUI_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+RESIDENTS = int(os.environ.get("BENCH_RESIDENTS", "5000"))
+BATCHES = int(os.environ.get("BENCH_BATCHES", "60"))
+BATCH_SIZE = 1_000
+TARGET_RATE = 20_000
+TARGET_RATIO = 0.25
+SCENARIOS = [
+    ("bus", 0.5, 2, 20),
+    ("metro", 0.2, 3, 30),
+    ("walk", 0.2, 2000, 9000),
+    ("bike", 0.1, 1, 6),
+]
+
+
+def _admin() -> Any:
+    return sa_create_engine(
+        make_url(BASE_URL).set(database="postgres"), isolation_level="AUTOCOMMIT"
+    )
+
+
+def _database(name: str, *, drop_only: bool = False) -> str:
+    admin = _admin()
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if not drop_only:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(BASE_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def _phones(count: int) -> list[str]:
+    return [f"+86139{index:08d}" for index in range(count)]
+
+
+def _event(rng: random.Random, phone: str, now: Any, sequence: int) -> dict[str, Any]:
+    pick = rng.random()
+    scenario, _share, low, high = SCENARIOS[-1]
+    for option in SCENARIOS:
+        if pick < option[1]:
+            scenario, _share, low, high = option
+            break
+        pick -= option[1]
+    quantity = rng.randint(low, high) if scenario == "walk" else round(rng.uniform(low, high), 1)
+    occurred = now - timedelta(seconds=rng.randint(600, 6 * 86400))
+    return {
+        "partner_event_id": f"ev-{sequence}",
+        "resident": {"phone": phone},
+        "scenario": scenario,
+        "quantity": quantity,
+        "occurred_at": occurred.isoformat(),
+    }
+
+
+def main() -> None:
+    import base64
+    import secrets
+
+    from registry.inclusion.service import ingest, partners, residents
+    from registry.inclusion.service.signatures import sign
+    from tanhui.db import create_engine, unit_of_work, utcnow
+    from tanhui.migrate import upgrade
+    from tanhui.settings import load_settings, use_settings
+
+    name = f"tanhui_bench_points_{uuid.uuid4().hex[:8]}"
+    url = _database(name)
+    settings = load_settings(
+        database_url=url,
+        secret_key=secrets.token_urlsafe(48),
+        data_key=base64.b64encode(secrets.token_bytes(32)).decode(),
+    )
+    use_settings(settings)
+    engine = create_engine(settings)
+    try:
+        upgrade(engine)
+        started = time.perf_counter()
+        phones = _phones(RESIDENTS)
+        for start in range(0, RESIDENTS, 1000):
+            with unit_of_work(engine) as session:
+                for phone in phones[start : start + 1000]:
+                    residents.register_resident(session, phone=phone)
+        with unit_of_work(engine) as session:
+            operator = partners.create_partner(
+                session, name="Bench bus operator", scenarios=["bus", "metro", "walk", "bike"]
+            )
+            app = partners.create_partner(
+                session, name="Bench MaaS app", scenarios=["bus", "metro", "walk", "bike"]
+            )
+            senders = [
+                (str(operator.partner.id), operator.secret),
+                (str(app.partner.id), app.secret),
+            ]
+        print(
+            f"points: {RESIDENTS} residents and 2 partners in {time.perf_counter() - started:.1f} s"
+        )
+        rng = random.Random(7)
+        sequence = 0
+        recent: list[dict[str, Any]] = []
+
+        def batch(index: int, per_resident: int) -> tuple[str, str, bytes]:
+            """1,000 events: ``per_resident`` of them for each resident drawn."""
+            nonlocal sequence
+            partner_id, secret = senders[index % 2]
+            now = utcnow()
+            events: list[dict[str, Any]] = []
+            while len(events) < BATCH_SIZE:
+                phone = rng.choice(phones)
+                for _ in range(min(per_resident, BATCH_SIZE - len(events))):
+                    sequence += 1
+                    if recent and rng.random() < 0.01:  # the other partner's act, reported again
+                        copy = dict(rng.choice(recent))
+                        copy["partner_event_id"] = f"ev-{sequence}"
+                        events.append(copy)
+                        continue
+                    events.append(_event(rng, phone, now, sequence))
+            recent[:] = events[-200:]
+            raw = json.dumps({"events": events}, separators=(",", ":")).encode()
+            return partner_id, sign(secret, raw, timestamp=int(now.timestamp())), raw
+
+        warm = max(1, RESIDENTS // 400)
+        started = time.perf_counter()
+        for index in range(warm):
+            partner_id, signature, raw = batch(index, 1)
+            ingest.ingest_with_retries(
+                engine, partner_ref=partner_id, signature=signature, body=raw
+            )
+        print(f"points: warm-up {warm} batches in {time.perf_counter() - started:.1f} s")
+        rates: dict[str, float] = {}
+        for label, per_resident in (("uniform", 1), ("grouped", 4)):
+            prepared = [batch(warm + index, per_resident) for index in range(BATCHES)]
+            accepted = rejected = 0
+            started = time.perf_counter()
+            for partner_id, signature, raw in prepared:
+                result = ingest.ingest_with_retries(
+                    engine, partner_ref=partner_id, signature=signature, body=raw
+                )
+                accepted += result.accepted
+                rejected += result.rejected
+            elapsed = time.perf_counter() - started
+            events = BATCHES * BATCH_SIZE
+            rates[label] = events / elapsed
+            print(
+                f"points: {label} ({per_resident} event(s) per resident per batch): {events} "
+                f"events ({accepted} accepted, {rejected} rejected) in {elapsed:.2f} s = "
+                f"{rates[label]:,.0f} events/s"
+            )
+
+        copy_rate, copied = _copy_baseline(url)
+        print(
+            f"points: COPY of {copied} event rows into an unindexed table = {copy_rate:,.0f} rows/s"
+        )
+        for label, rate in rates.items():
+            ratio = rate / copy_rate if copy_rate else 0.0
+            print(
+                f"points: {label}: {rate:,.0f} events/s = {ratio:.2f}x COPY (targets: >= "
+                f"{TARGET_RATE:,} events/s: {'met' if rate >= TARGET_RATE else 'MISSED'}; "
+                f">= {TARGET_RATIO}x COPY: {'met' if ratio >= TARGET_RATIO else 'MISSED'})"
+            )
+    finally:
+        engine.dispose()
+        _database(name, drop_only=True)
+
+
+def _copy_baseline(url: str) -> tuple[float, int]:
+    """COPY the accepted event rows (read back first) into an unindexed copy of the table."""
+    import psycopg
+
+    plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(plain) as connection:
+        rows = connection.execute("SELECT * FROM inclusion_event").fetchall()
+        columns = [
+            column.name
+            for column in connection.execute("SELECT * FROM inclusion_event LIMIT 0").description
+            or []
+        ]
+        connection.execute("CREATE TABLE bench_copy (LIKE inclusion_event)")
+        connection.commit()
+        started = time.perf_counter()
+        statement = f"COPY bench_copy ({', '.join(columns)}) FROM STDIN"
+        with connection.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+        connection.commit()
+        elapsed = time.perf_counter() - started
+    return (len(rows) / elapsed if elapsed else 0.0), len(rows)
+
+
+if __name__ == "__main__":
+    main()

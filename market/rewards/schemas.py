@@ -1,0 +1,87 @@
+"""What crosses the wire for the rewards catalogue and vouchers (under ``/api/v1/points``)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+RewardKindName = Literal["bus_coupon", "voucher", "tree", "offset"]
+
+
+class RewardCreate(BaseModel):
+    kind: RewardKindName
+    title: str = Field(min_length=1, max_length=120, description="Chinese title")
+    title_en: str = Field(default="", max_length=120)
+    description: str = Field(default="", max_length=500)
+    points_price: int = Field(ge=1, le=10_000_000)
+    value_fen: int | None = Field(default=None, ge=0)
+    stock: int | None = Field(default=None, ge=0, description="null: unlimited")
+    valid_days: int = Field(default=30, ge=1, le=366)
+    offset_grams: int | None = Field(default=None, gt=0, le=1_000_000)
+    offset_batch_id: uuid.UUID | None = None
+    sponsor_id: uuid.UUID | None = Field(
+        default=None, description="platform admins only: the sponsoring organisation"
+    )
+
+
+class RewardUpdate(BaseModel):
+    active: bool | None = None
+    stock: int | None = Field(default=None, ge=0)
+
+
+class RewardPublic(BaseModel):
+    id: uuid.UUID
+    kind: str
+    title: str
+    title_en: str
+    description: str
+    sponsor: str
+    sponsor_id: uuid.UUID
+    points_price: int
+    value_fen: int | None
+    stock: int | None
+    remaining: int | None
+    valid_days: int
+    offset_grams: int | None
+    active: bool
+
+
+class RewardList(BaseModel):
+    items: list[RewardPublic]
+
+
+class RedemptionCreate(BaseModel):
+    reward_id: uuid.UUID
+
+
+class OffsetSharePublic(BaseModel):
+    grams: int
+    certificate_id: str | None = Field(description="null until the shares fill a whole tonne")
+
+
+class VoucherPublic(BaseModel):
+    id: uuid.UUID
+    reward_id: uuid.UUID
+    reward: str
+    kind: str
+    sponsor: str
+    points: int
+    status: Literal["issued", "confirmed", "expired", "cancelled"]
+    code: str | None = Field(description="the single-use code (for its resident only)")
+    code_hint: str
+    expires_at: datetime
+    created_at: datetime
+    resolved_at: datetime | None
+    qr_svg: str | None = Field(description="URL of the QR code image (SVG)")
+    offset: OffsetSharePublic | None
+
+
+class VoucherList(BaseModel):
+    items: list[VoucherPublic]
+
+
+class VoucherConfirm(BaseModel):
+    code: str = Field(min_length=4, max_length=40)

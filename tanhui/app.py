@@ -21,6 +21,7 @@ import frontend.templating
 import market.api
 import mrv.api
 import registry.api
+import market.rewards.api
 import registry.inclusion.api
 import registry.public_api
 import wallet.api
@@ -179,6 +180,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(registry.api.router)
     api.include_router(registry.public_api.router)
     api.include_router(registry.inclusion.api.router)
+    api.include_router(market.rewards.api.router)
     api.include_router(market.api.router)
     api.include_router(mrv.api.router)
     app.include_router(api)

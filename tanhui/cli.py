@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 import market.cli
 import mrv.cli
 import registry.cli
+import market.rewards.cli
 import registry.inclusion.cli
 import wallet.cli
 from tanhui.models import OrgKind, Role
@@ -43,6 +44,7 @@ app.add_typer(registry.cli.certificate_app, name="certificate")
 app.add_typer(registry.inclusion.cli.partners_app, name="partners")
 app.add_typer(registry.inclusion.cli.residents_app, name="residents")
 app.add_typer(registry.inclusion.cli.points_app, name="points")
+app.add_typer(market.rewards.cli.app, name="rewards")
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

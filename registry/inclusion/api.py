@@ -11,7 +11,12 @@ from sqlmodel import Session
 
 from mrv.inclusive import FactorStatus
 from registry.inclusion.errors import UnknownPartner, UnknownResident
-from registry.inclusion.models import InclusionPartner, InclusionPartnerKey, PartnerKeyKind
+from registry.inclusion.models import (
+    InclusionPartner,
+    InclusionPartnerKey,
+    InclusionPool,
+    PartnerKeyKind,
+)
 from registry.inclusion.schemas import (
     MAX_EVENTS_PER_BATCH,
     BatchResult,
@@ -30,6 +35,8 @@ from registry.inclusion.schemas import (
     PartnerUpdate,
     PointsBalance,
     PointsRatePublic,
+    PoolCreate,
+    PoolPublic,
     ReceiptPage,
     ReceiptPublic,
     ResidentBalances,
@@ -38,6 +45,7 @@ from registry.inclusion.service import (
     ingest,
     methodologies,
     partners,
+    pooling,
     receipts,
     residents,
 )
@@ -434,3 +442,45 @@ def revoke_partner_key(
 ) -> Any:
     partner = _manageable(session, principal, partner_id)
     return key_public(partners.revoke_key(session, partner, key_id, actor=principal.actor))
+
+
+# --- pooling -------------------------------------------------------------------------------
+
+
+def pool_public(pool: InclusionPool) -> PoolPublic:
+    return PoolPublic(
+        id=pool.id,
+        month=pool.month,
+        residents=pool.residents,
+        pooled_g=pool.pooled_g,
+        carried_in_g=pool.carried_in_g,
+        tonnes=pool.tonnes,
+        carried_out_g=pool.carried_out_g,
+        status=str(pool.status),
+        serial_first=pool.serial_first,
+        serial_last=pool.serial_last,
+    )
+
+
+@router.get(
+    "/pools",
+    response_model=list[PoolPublic],
+    summary="Monthly pools of residents' reductions (public): grams, tonnes, remainder, serials",
+)
+def list_pools(session: SessionDep) -> Any:
+    return [pool_public(pool) for pool in pooling.list_pools(session)]
+
+
+@router.post(
+    "/pools",
+    response_model=PoolPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses=problems(401, 403, 409),
+    summary="Pool a month into the residents' project and submit it (platform admin)",
+)
+def create_pool(body: PoolCreate, admin: PlatformAdmin, session: SessionDep) -> Any:
+    pooling.settle_pools(session)
+    pool = pooling.pool_month(session, month=body.month, actor=admin.actor)
+    if pool.tonnes:
+        pooling.submit_pool(session, pool, project_code=body.project_code)
+    return pool_public(pool)

@@ -121,3 +121,50 @@ def points_methodologies() -> None:
                 ]
             )
         )
+
+
+@points_app.command("pool")
+def points_pool(
+    month: Annotated[str, typer.Option(help="the month to pool, YYYY-MM")],
+    project: Annotated[
+        str | None, typer.Option(help="the residents' (RES) project code, if several")
+    ] = None,
+) -> None:
+    """Pool a month of residents' reductions into the RES project: settle pools whose batch
+    was issued, pool the month (grams into the pool, whole tonnes claimed, remainder carried),
+    and submit it as a monitoring period. Prints one line per step."""
+    from sqlmodel import col, select
+
+    from registry.inclusion.models import InclusionPool
+    from registry.inclusion.service import pooling
+    from tanhui.cli import engine_or_exit, fail, settings_or_exit
+    from tanhui.db import unit_of_work
+    from tanhui.errors import DomainError
+
+    engine = engine_or_exit(settings_or_exit())
+    lines: list[str] = []
+    try:
+        with unit_of_work(engine) as session:
+            settled = pooling.settle_pools(session)
+            if settled:
+                lines.append(f"settled {settled} pool(s) whose batch was issued")
+            pool = session.exec(
+                select(InclusionPool).where(col(InclusionPool.month) == month)
+            ).first()
+            if pool is None:
+                pool = pooling.pool_month(session, month=month)
+                lines.append(
+                    f"pooled {pool.month}: {pool.residents} residents, {pool.pooled_g} g + "
+                    f"{pool.carried_in_g} g carried in = {pool.tonnes} t + {pool.carried_out_g} g "
+                    "carried over"
+                )
+            if pool.tonnes and pool.status == "pooled":
+                outcome = pooling.submit_pool(session, pool, project_code=project)
+                lines.append(f"{pool.month}: {outcome}")
+            lines.append(f"{pool.month}: {pool.status}")
+    except DomainError as error:
+        fail(str(error))
+    finally:
+        engine.dispose()
+    for line in lines:
+        typer.echo(line)

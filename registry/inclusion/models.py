@@ -181,7 +181,8 @@ class InclusionFactorVersion(SQLModel, table=True):
 
 
 class PoolStatus(StrEnum):
-    monitoring = "monitoring"  # grams collected into the monitoring period, awaiting approval
+    pooled = "pooled"  # grams moved into the pool, whole tonnes claimed
+    submitted = "submitted"  # a monitoring period of the RES project awaits the authority
     issued = "issued"  # whole tonnes issued as a batch, the remainder carried over
 
 
@@ -197,7 +198,7 @@ class InclusionPool(SQLModel, table=True):
     carried_in_g: int = Field(default=0, sa_type=BigInteger)
     tonnes: int = Field(default=0, sa_type=BigInteger, description="whole tonnes issued")
     carried_out_g: int = Field(default=0, sa_type=BigInteger)
-    status: PoolStatus = Field(default=PoolStatus.monitoring, sa_type=String(16))
+    status: PoolStatus = Field(default=PoolStatus.pooled, sa_type=String(16))
     project_id: uuid.UUID | None = None
     monitoring_period_id: uuid.UUID | None = None
     batch_id: uuid.UUID | None = None

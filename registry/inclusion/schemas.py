@@ -237,3 +237,8 @@ class PoolPublic(BaseModel):
     status: str
     serial_first: str | None
     serial_last: str | None
+
+
+class PoolCreate(BaseModel):
+    month: str = Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")
+    project_code: str | None = Field(default=None, max_length=12)

@@ -337,3 +337,19 @@ def vouchers_of_sponsor(
         .limit(limit)
     ).all()
     return [VoucherView(*row) for row in rows]
+
+
+def lookup(
+    session: Session, *, code: str, organisation: Organisation | None, is_platform_admin: bool
+) -> VoucherView:
+    """A voucher as its merchant sees it before confirming (no resident data, no lock)."""
+    index = pii.blind_index(normalise_code(code), context=CODE_CONTEXT)
+    redemption = session.exec(select(Redemption).where(col(Redemption.code_index) == index)).first()
+    if redemption is None:
+        raise UnknownVoucher(N_("No voucher with this code."))
+    reward = catalogue.get_reward(session, redemption.reward_id)
+    if not is_platform_admin and (organisation is None or organisation.id != reward.sponsor_id):
+        raise UnknownVoucher(N_("No voucher with this code."))
+    sponsor = session.get(Organisation, reward.sponsor_id)
+    assert sponsor is not None
+    return VoucherView(redemption, reward, sponsor)

@@ -15,7 +15,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import frontend.admin_pages
+import frontend.merchant_pages
 import frontend.pages
+import frontend.points_admin_pages
+import frontend.points_pages
 import frontend.resident_app
 import frontend.templating
 import market.api
@@ -211,5 +214,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(frontend.pages.router)
     app.include_router(frontend.resident_app.router)
     app.include_router(frontend.admin_pages.router)
+    app.include_router(frontend.points_pages.router)
+    app.include_router(frontend.points_pages.public_router)
+    app.include_router(frontend.merchant_pages.router)
+    app.include_router(frontend.points_admin_pages.router)
     app.mount("/static", StaticFiles(directory=frontend.templating.STATIC_DIR), name="static")
     return app

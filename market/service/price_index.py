@@ -19,6 +19,7 @@ from sqlmodel import Session, col
 
 from market.errors import InvalidRange
 from market.models import Order, OrderLine, OrderStatus
+from market.service.common import cny_text
 from registry.pricing import round_half_up
 from registry.serials import ProjectType
 from tanhui.i18n import N_, translate
@@ -113,6 +114,7 @@ def price_index(
 
 
 def _nice_step(span: float) -> float:
+    """A round tick step for the axis (drawing only: prices stay integers in fen)."""
     raw = span / 5 if span > 0 else 1.0
     magnitude = 10 ** len(str(int(raw))) / 10 if raw >= 1 else 0.1
     for factor in (1, 2, 2.5, 5, 10):
@@ -188,7 +190,7 @@ def chart_svg(
         )
         for point in series:
             label = (
-                f"{point.day.isoformat()} {point.vwap_fen_per_t / 100:.2f} CNY/t,"
+                f"{point.day.isoformat()} {cny_text(point.vwap_fen_per_t)} CNY/t,"
                 f" {point.volume_t} t"
             )
             parts.append(

@@ -13,11 +13,11 @@ from sqlmodel import Session
 from market.models import Listing, Order, Payment, Provider
 from market.service import listings, orders, payments
 from registry.models import Batch, Household, Project, ProjectType
-
-__all__ = ["ProjectType"]
 from registry.service import issuance, projects
 from registry.service.actors import Actor
 from tanhui.models import OrgKind, Role
+
+__all__ = ["OrgKind", "ProjectType"]
 from tests import factories
 from tests.registry import helpers as registry_helpers
 from wallet import service as wallet
@@ -51,31 +51,32 @@ def issued_world(
     *,
     issuable: int = 1_000,
     buffer: int = 200,
-    areas: list[tuple[float, list[int]]] | None = None,
+    areas: list[tuple[float, dict[int, int]]] | None = None,
     household_share_bp: int = 8_000,
     kind: ProjectType = ProjectType.bamboo,
 ) -> World:
-    """An issued project. ``areas``: one (side in metres, [share_bp per household]) per parcel;
-    households are created per share and reused across parcels by position."""
+    """An issued project. ``areas``: one (side in metres, {household number: share_bp}) per
+    parcel; households are numbered from 0 and created as needed."""
     roles = registry_helpers.Roles.make(session)
     coop = roles.coop
     assert coop.organisation_id is not None
     n = next(_counter)
-    layout = areas or [(100.0, [10_000])]
+    layout = areas or [(100.0, {0: 10_000})]
     households: list[Household] = []
     parcels = []
-    offset = n * 5_000.0
+    # a grid of 1.2 km cells near Anji's county seat: every world on its own ground, in Huzhou
+    offset, north = (n % 8) * 1_200.0, ((n // 8) % 8) * 1_200.0
     for index, (side, shares) in enumerate(layout):
-        while len(households) < len(shares):
+        while len(households) <= max(shares):
             households.append(registry_helpers.household(session, coop))
         parcels.append(
             registry_helpers.parcel(
                 session,
                 coop,
                 x=offset + index * 400.0,
-                y=0,
+                y=north,
                 side=side,
-                holders=[(households[i], share) for i, share in enumerate(shares)],
+                holders=[(households[i], share) for i, share in sorted(shares.items())],
             )
         )
     project = projects.create_project(

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
+import market.rewards.demo
 import registry.demo
 from tanhui import identity
 from tanhui.db import create_engine, unit_of_work
@@ -97,6 +98,7 @@ def seed(session: Session, progress: Progress) -> list[DemoLogin]:
             session, phone=DEMO_RESIDENT_PHONE, display_name="湖州居民", actor="system:demo"
         )
     registry.demo.seed(session, progress)
+    market.rewards.demo.seed(session, progress)
     return logins
 
 

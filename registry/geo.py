@@ -78,7 +78,14 @@ def parse_polygon(geojson: dict[str, Any] | str) -> BaseGeometry:
         geometry = shape(data)
     except GeometryError:
         raise
-    except (ValueError, TypeError, KeyError, AttributeError, shapely.errors.GEOSException) as exc:
+    except (
+        ValueError,
+        TypeError,
+        KeyError,
+        IndexError,
+        AttributeError,
+        shapely.errors.GEOSException,
+    ) as exc:
         raise GeometryError(f"not a GeoJSON geometry ({exc})") from None
     return check_polygon(geometry)
 

@@ -20,6 +20,7 @@ from tanhui.crypto import canonical_json, sha256_hex
 
 REPORT_SCHEMA = MRV_SCHEMA  # "tanhui.mrv.report/1"
 MAX_REPORT_BYTES = 32 * 1024 * 1024
+MAX_TONNES = 10**12  # far above any project, far below BIGINT
 
 
 class ReportError(ValueError):
@@ -40,8 +41,8 @@ class ReportSummary:
 
 def _whole_tonnes(totals: dict[str, Any], name: str) -> int:
     value = totals.get(name)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ReportError(f"totals.{name} must be a whole number of tonnes >= 0")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TONNES:
+        raise ReportError(f"totals.{name} must be a whole number of tonnes from 0 to 10^12")
     return value
 
 

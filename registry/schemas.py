@@ -26,6 +26,9 @@ from registry.models import (
     RetirementPurpose,
 )
 
+MAX_TONNES = 10**12  # bounds on every quantity: far above any project, far below BIGINT
+MAX_FEN = 10**15
+
 # --- households ----------------------------------------------------------------------------
 
 
@@ -118,7 +121,7 @@ class ContractCreate(BaseModel):
     settlement_period_years: int = Field(ge=1, le=70)
     household_share_bp: int = Field(ge=0, le=10_000, description="8000 = 80 % of net proceeds")
     price_rule: PriceRule = PriceRule.ets_indexed
-    fixed_price_fen_per_t: int | None = Field(default=None, gt=0)
+    fixed_price_fen_per_t: int | None = Field(default=None, gt=0, le=MAX_FEN)
     price_window_days: int = Field(default=30, ge=1, le=250)
     parcel_ids: list[uuid.UUID] = Field(min_length=1, max_length=20_000)
 
@@ -281,7 +284,9 @@ class ReturnIn(BaseModel):
 
 
 class IssueIn(BaseModel):
-    quantity_t: int | None = Field(default=None, gt=0, description="default: all issuable")
+    quantity_t: int | None = Field(
+        default=None, gt=0, le=MAX_TONNES, description="default: all issuable"
+    )
 
 
 class PublicKeyIn(BaseModel):
@@ -346,7 +351,7 @@ class SerialPublic(BaseModel):
 class TransferIn(BaseModel):
     batch_id: uuid.UUID
     to_organisation_id: uuid.UUID
-    quantity_t: int = Field(gt=0)
+    quantity_t: int = Field(gt=0, le=MAX_TONNES)
     reference: str | None = Field(default=None, max_length=100)
 
 
@@ -358,7 +363,7 @@ class TransferPublic(BaseModel):
 
 class RetireIn(BaseModel):
     batch_id: uuid.UUID
-    quantity_t: int = Field(gt=0)
+    quantity_t: int = Field(gt=0, le=MAX_TONNES)
     beneficiary: str = Field(min_length=1, max_length=200)
     purpose: RetirementPurpose
     case_number: str | None = Field(default=None, max_length=100)
@@ -380,9 +385,9 @@ class RetirementPublic(BaseModel):
 class PledgeIn(BaseModel):
     lender_id: uuid.UUID
     batch_id: uuid.UUID | None = None
-    quantity_t: int | None = Field(default=None, gt=0)
+    quantity_t: int | None = Field(default=None, gt=0, le=MAX_TONNES)
     contract_id: uuid.UUID | None = None
-    loan_amount_fen: int | None = Field(default=None, gt=0)
+    loan_amount_fen: int | None = Field(default=None, gt=0, le=MAX_FEN)
     matures_on: date | None = None
 
 
@@ -404,7 +409,7 @@ class ReversalIn(BaseModel):
     parcel_ids: list[uuid.UUID] = Field(min_length=1, max_length=10_000)
     cause: LossCause
     occurred_on: date
-    estimated_loss_t: int = Field(gt=0)
+    estimated_loss_t: int = Field(gt=0, le=MAX_TONNES)
     description: str = Field(default="", max_length=10_000)
 
 

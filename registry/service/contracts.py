@@ -374,8 +374,10 @@ def _fen(text: str, line: int) -> int:
         raise InvalidPriceFile(
             N_("Line {line}: {value} is not a price."), line=line, value=text
         ) from None
+    if not value.is_finite() or not 0 < value * 100 <= MAX_PRICE_FEN:
+        raise InvalidPriceFile(N_("Line {line}: {value} is not a price."), line=line, value=text)
     fen = int((value * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-    if not value.is_finite() or fen <= 0 or fen > MAX_PRICE_FEN:
+    if fen <= 0:
         raise InvalidPriceFile(N_("Line {line}: {value} is not a price."), line=line, value=text)
     return fen
 

@@ -44,6 +44,7 @@ FULL_SHARE_BP = 10_000
 MAX_CODE_LENGTH = 64
 MAX_CERT_LENGTH = 64
 MAX_PARCELS_PER_REQUEST = 20_000
+MAX_REGISTERED_MU = 10_000_000  # a parcel larger than 6,667 km² is a typo
 LAND_TYPE_ALIASES = {
     "bamboo": LandType.bamboo,
     "竹林": LandType.bamboo,
@@ -93,7 +94,7 @@ def centimu_from(raw: object) -> int | None:
         value = Decimal(text)
     except InvalidOperation:
         raise InvalidParcel(N_("The area {value} is not a number of mu."), value=text) from None
-    if not value.is_finite() or value <= 0:
+    if not value.is_finite() or not 0 < value <= MAX_REGISTERED_MU:
         raise InvalidParcel(N_("The area {value} is not a number of mu."), value=text)
     return int((value * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 

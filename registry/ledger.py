@@ -85,6 +85,11 @@ def post(
     return first
 
 
+def open_cny_account(session: Session, owner: str) -> uuid.UUID:
+    """The owner's CNY account (fen), opened if missing: households receive payments there."""
+    return wallet.account_for(session, asset=wallet.ASSET_CNY, owner=owner).id
+
+
 def balance(session: Session, *, asset: str, owner: str) -> int:
     account = wallet.find_account(session, asset=asset, owner=owner)
     if account is None:

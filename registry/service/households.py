@@ -1,4 +1,5 @@
-"""Farmer households: personal data sealed and blind-indexed through ``tanhui.pii``."""
+"""Farmer households: personal data sealed and blind-indexed through ``tanhui.pii``; each has a
+CNY wallet account (``household:<id>``) for collection payments and revenue shares."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
+from registry import ledger
 from registry.errors import DuplicateCode, RegistryNotFound
 from registry.models import Household
 from registry.service.actors import Actor, ensure_own, require
@@ -80,6 +82,7 @@ def create_household(
     )
     session.add(household)
     session.flush()
+    ledger.open_cny_account(session, household_owner(household.id))
     audit.record(
         session,
         actor=actor.ref,

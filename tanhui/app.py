@@ -15,6 +15,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import frontend.admin_pages
+import frontend.court_pages
+import frontend.market_pages
 import frontend.merchant_pages
 import frontend.pages
 import frontend.points_admin_pages
@@ -173,6 +175,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app, html_renderer=frontend.pages.render_error)
     body_limits = {**wallet.api.BODY_LIMITS, **registry.api.BODY_LIMITS, **market.api.BODY_LIMITS}
     body_limits.update(mrv.api.BODY_LIMITS)
+    body_limits.update(frontend.court_pages.BODY_LIMITS)
     app.add_middleware(BodyLimit, default=settings.max_body_bytes, overrides=body_limits)
     app.add_middleware(SecurityHeaders)
 
@@ -218,5 +221,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(frontend.points_pages.public_router)
     app.include_router(frontend.merchant_pages.router)
     app.include_router(frontend.points_admin_pages.router)
+    app.include_router(frontend.market_pages.router)
+    app.include_router(frontend.court_pages.router)
     app.mount("/static", StaticFiles(directory=frontend.templating.STATIC_DIR), name="static")
     return app

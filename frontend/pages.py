@@ -36,11 +36,6 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-@router.get("/", response_class=HTMLResponse)
-def home(request: Request, principal: OptionalPrincipal) -> Response:
-    return render(request, "home.html", principal=principal)
-
-
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, principal: OptionalPrincipal, next: str = "/") -> Response:
     return render(

@@ -6,13 +6,26 @@ from tanhui.auth import Principal
 from tanhui.i18n import N_
 from tanhui.models import OrgKind
 
-PUBLIC_LINKS: list[tuple[str, str]] = [("/", N_("Home"))]
+PUBLIC_LINKS: list[tuple[str, str]] = [
+    ("/", N_("Home")),
+    ("/explorer", N_("Project explorer")),
+    ("/verify", N_("Verify a certificate")),
+]
 RESIDENT_LINKS: list[tuple[str, str]] = [("/app", N_("My carbon points"))]
 ADMIN_LINKS: list[tuple[str, str]] = [
     ("/admin", N_("Administration")),
     ("/admin/audit", N_("Audit log")),
 ]
 ORGANISATION_LINKS: dict[OrgKind, list[tuple[str, str]]] = {kind: [] for kind in OrgKind}
+ORGANISATION_LINKS[OrgKind.cooperative] += [
+    ("/coop", N_("Cooperative portal")),
+    ("/coop/households", N_("Households")),
+    ("/coop/contracts", N_("Contracts")),
+    ("/coop/parcels", N_("Parcels")),
+    ("/coop/pledges", N_("Pledges")),
+]
+ORGANISATION_LINKS[OrgKind.verifier] += [("/verifier", N_("Verifier console"))]
+ORGANISATION_LINKS[OrgKind.authority] += [("/authority", N_("Authority console"))]
 
 
 def links_for(principal: Principal | None) -> list[tuple[str, str]]:

@@ -15,14 +15,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import frontend.admin_pages
+import frontend.authority_pages
+import frontend.coop_pages
 import frontend.court_pages
 import frontend.market_pages
 import frontend.merchant_pages
 import frontend.pages
 import frontend.points_admin_pages
 import frontend.points_pages
+import frontend.public_pages
 import frontend.resident_app
 import frontend.templating
+import frontend.verifier_pages
 import market.api
 import mrv.api
 import registry.api
@@ -176,6 +180,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     body_limits = {**wallet.api.BODY_LIMITS, **registry.api.BODY_LIMITS, **market.api.BODY_LIMITS}
     body_limits.update(mrv.api.BODY_LIMITS)
     body_limits.update(frontend.court_pages.BODY_LIMITS)
+    body_limits.update(frontend.coop_pages.BODY_LIMITS)
     app.add_middleware(BodyLimit, default=settings.max_body_bytes, overrides=body_limits)
     app.add_middleware(SecurityHeaders)
 
@@ -214,6 +219,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return JSONResponse({"status": "unavailable", "migrations": "behind"}, status_code=503)
         return {"status": "ok"}
 
+    app.include_router(frontend.public_pages.router)
     app.include_router(frontend.pages.router)
     app.include_router(frontend.resident_app.router)
     app.include_router(frontend.admin_pages.router)
@@ -221,6 +227,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(frontend.points_pages.public_router)
     app.include_router(frontend.merchant_pages.router)
     app.include_router(frontend.points_admin_pages.router)
+    app.include_router(frontend.coop_pages.router)
+    app.include_router(frontend.verifier_pages.router)
+    app.include_router(frontend.authority_pages.router)
     app.include_router(frontend.market_pages.router)
     app.include_router(frontend.court_pages.router)
     app.mount("/static", StaticFiles(directory=frontend.templating.STATIC_DIR), name="static")

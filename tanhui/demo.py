@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
+import market.demo
 import market.rewards.demo
 import registry.demo
 from tanhui import identity
@@ -99,6 +100,7 @@ def seed(session: Session, progress: Progress) -> list[DemoLogin]:
         )
     registry.demo.seed(session, progress)
     market.rewards.demo.seed(session, progress)
+    market.demo.seed(session, progress)
     return logins
 
 

@@ -169,9 +169,9 @@ def chart_svg(
             f'fill="#4a5a50">{tick:.2f}</text>'
         )
         tick += step
-    for day in (start, end):
+    for day, anchor in ((start, "start"), (end, "end")):
         parts.append(
-            f'<text x="{x_of(day):.1f}" y="{height - 12}" text-anchor="middle" font-size="12" '
+            f'<text x="{x_of(day):.1f}" y="{height - 12}" text-anchor="{anchor}" font-size="12" '
             f'fill="#4a5a50">{day.isoformat()}</text>'
         )
     parts.append(

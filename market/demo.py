@@ -1,0 +1,255 @@
+"""The market's part of the Huzhou demo: listings, sales through the market, a judicial case and
+a compensation fund's payout round.
+
+Real figures: State Grid Huzhou's 2,000 t at 73.41 CNY/t and four buyers averaging 59 CNY/t
+(Anji, 2021), the Xiazhu Lake deal at 58.83 CNY/t (Deqing, 2022), the Huzhou South Taihu court's
+judicial restoration in sink credits. Synthetic (and named "（演示）"): the buyers other than the
+demo enterprise, the case, the fund's rates, and the dates of the earlier sales, spread over the
+past two months so that the price index has a history to draw.
+
+Runs after the registry's demo (it needs AJ0001 and DQ0001 issued). Idempotent: nothing happens
+once a listing exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from datetime import timedelta
+
+from sqlmodel import Session, col, select
+
+from market.models import Listing, Order, Provider
+from market.service import bank, compensation, funds, listings, orders, payments
+from registry.models import RetirementPurpose
+from registry.service import issuance, projects
+from registry.service.actors import Actor
+from tanhui import identity
+from tanhui.db import utcnow
+from tanhui.models import Organisation, OrgKind, Role
+
+Progress = Callable[[str], None]
+ANJI_COOP = "安吉县两山竹林碳汇收储交易中心（演示）"
+WETLAND_COOP = "德清县下渚湖湿地生态资源运营（演示）"
+DEMO_BUYER = "湖州绿能制造有限公司（演示）"
+STATE_GRID = "国网湖州供电公司（演示）"
+OTHER_BUYERS = ("长兴新能源科技有限公司（演示）", "德清莫干山文旅集团（演示）", "湖州银行（演示）")
+DEFENDANT = "湖州某建材有限公司（演示）"
+COURT = "湖州市南太湖新区人民法院（演示）"
+FUND = "湖州市生态保护补偿基金（演示）"
+PLATFORM = "碳惠平台运营（演示）"
+CASE_NUMBER = "（2025）浙0591民初0088号（演示）"
+# (days ago, price in fen per tonne, tonnes): earlier sales that draw the price index
+HISTORY = [
+    (56, 5_600, 40),
+    (49, 5_750, 60),
+    (42, 5_900, 80),
+    (35, 6_120, 50),
+    (28, 6_380, 70),
+    (21, 6_610, 90),
+    (14, 6_940, 60),
+    (7, 7_100, 80),
+]
+
+
+def _org(session: Session, name: str) -> Organisation | None:
+    return session.exec(select(Organisation).where(col(Organisation.name) == name)).first()
+
+
+def _enterprise(session: Session, name: str) -> Organisation:
+    return identity.get_or_create_organisation(session, name=name, kind=OrgKind.enterprise)
+
+
+def _acting(organisation: Organisation) -> Actor:
+    return Actor(
+        ref="system:demo",
+        organisation_id=organisation.id,
+        org_kind=organisation.kind,
+        role=Role.owner,
+    )
+
+
+def _buy(
+    session: Session,
+    buyer: Organisation,
+    listing: Listing,
+    quantity: int,
+    **extra: object,
+) -> Order:
+    actor = _acting(buyer)
+    placed = orders.create_order(
+        session,
+        actor=actor,
+        lines=[orders.LineRequest(listing_id=listing.id, quantity_t=quantity)],
+        provider=Provider.sandbox,
+        **extra,  # type: ignore[arg-type]
+    )
+    payment = payments.start_checkout(session, actor=actor, order_id=placed.id)
+    payments.sandbox_complete(session, actor=actor, payment_id=payment.id)
+    return placed
+
+
+def seed(session: Session, progress: Progress) -> None:
+    if session.exec(select(Listing.id)).first() is not None:
+        return
+    anji = projects.find_by_code(session, "AJ0001")
+    xiazhu = projects.find_by_code(session, "DQ0001")
+    anji_coop, wetland_coop = _org(session, ANJI_COOP), _org(session, WETLAND_COOP)
+    platform = _org(session, PLATFORM)
+    if anji is None or xiazhu is None or anji_coop is None or wetland_coop is None or not platform:
+        return
+    (anji_batch, *_) = issuance.batches_of_project(session, anji.id)
+    (xiazhu_batch, *_) = issuance.batches_of_project(session, xiazhu.id)
+    coop, wetland = _acting(anji_coop), _acting(wetland_coop)
+    finance = _acting(platform)
+
+    progress("  market: listings of Anji bamboo and Xiazhu Lake wetland credits")
+    history = [
+        listings.create_listing(
+            session, actor=coop, batch_id=anji_batch.id, quantity_t=tonnes, price_fen_per_t=price
+        )
+        for _days, price, tonnes in HISTORY
+    ]
+    state_grid_lot = listings.create_listing(
+        session,
+        actor=coop,
+        batch_id=anji_batch.id,
+        quantity_t=8_000,
+        price_fen_per_t=7_341,
+        min_order_t=100,
+    )
+    anji_lot = listings.create_listing(
+        session, actor=coop, batch_id=anji_batch.id, quantity_t=3_000, price_fen_per_t=5_900
+    )
+    wetland_lot = listings.create_listing(
+        session,
+        actor=wetland,
+        batch_id=xiazhu_batch.id,
+        quantity_t=3_000,
+        price_fen_per_t=5_883,
+        min_order_t=10,
+    )
+
+    progress("  market: earlier sales (the price index), four buyers at 59 CNY/t")
+    buyers = [_enterprise(session, name) for name in OTHER_BUYERS]
+    now = utcnow()
+    for index, ((days, _price, tonnes), lot) in enumerate(zip(HISTORY, history, strict=True)):
+        sold = _buy(session, buyers[index % len(buyers)], lot, tonnes)
+        sold.settled_at = now - timedelta(days=days)  # demo history: spread over two months
+        session.add(sold)
+    demo_buyer = _org(session, DEMO_BUYER)
+    four = [*buyers, demo_buyer] if demo_buyer else buyers
+    for buyer, tonnes in zip(four, (300, 250, 200, 150), strict=False):
+        _buy(session, buyer, anji_lot, tonnes)
+
+    progress("  market: 2,000 t to a State Grid-like buyer at 73.41 CNY/t, paid by bank transfer")
+    state_grid = _enterprise(session, STATE_GRID)
+    big = orders.create_order(
+        session,
+        actor=_acting(state_grid),
+        lines=[orders.LineRequest(listing_id=state_grid_lot.id, quantity_t=2_000)],
+        provider=Provider.bank_transfer,
+    )
+    payments.start_checkout(session, actor=_acting(state_grid), order_id=big.id)
+    bank.confirm_bank_transfer(
+        session,
+        actor=finance,
+        reference=big.number,
+        amount_fen=big.total_fen,
+        bank_reference="ICBC-HZ-2021-000001（演示）",
+    )
+    if demo_buyer is not None:
+        retired = _buy(
+            session,
+            demo_buyer,
+            wetland_lot,
+            120,
+            retire_on_purchase=True,
+            beneficiary="湖州绿能 2025 年度碳中和（演示）",
+            purpose=RetirementPurpose.annual_neutrality,
+        )
+        waiting = orders.create_order(
+            session,
+            actor=_acting(demo_buyer),
+            lines=[orders.LineRequest(listing_id=wetland_lot.id, quantity_t=50)],
+            provider=Provider.bank_transfer,
+        )
+        payments.start_checkout(session, actor=_acting(demo_buyer), order_id=waiting.id)
+        bank.confirm_bank_transfer(
+            session,
+            actor=finance,
+            reference=waiting.number,
+            amount_fen=100_000,
+            bank_reference="ICBC-HZ-2025-000123（演示）",
+            note="partial",
+        )
+        progress(f"  market: order {retired.number} retired 120 t with a certificate")
+    _judicial_case(session, progress, xiazhu.id)
+    _fund_round(session, progress, finance, anji.district_adcode, xiazhu.district_adcode)
+
+
+def _judicial_case(session: Session, progress: Progress, project_id: object) -> None:
+    court = _org(session, COURT)
+    if court is None:
+        return
+    defendant = _enterprise(session, DEFENDANT)
+    case = compensation.create_case(
+        session,
+        actor=_acting(court),
+        case_number=CASE_NUMBER,
+        judgment_sha256=hashlib.sha256(CASE_NUMBER.encode("utf-8")).hexdigest(),
+        defendant_id=defendant.id,
+        project_id=project_id,  # type: ignore[arg-type]
+        required_t=200,
+        note="演示：以购买并注销湿地碳汇替代履行生态修复",
+    )
+    actor = _acting(defendant)
+    placed = compensation.order_for_case(session, actor=actor, case_id=case.id)
+    payment = payments.start_checkout(session, actor=actor, order_id=placed.id)
+    payments.sandbox_complete(session, actor=actor, payment_id=payment.id)
+    progress(f"  market: judicial case {CASE_NUMBER} fulfilled with 200 t of wetland credits")
+
+
+def _fund_round(
+    session: Session,
+    progress: Progress,
+    finance: Actor,
+    anji_district: str | None,
+    deqing_district: str | None,
+) -> None:
+    fund = _org(session, FUND)
+    if fund is None:
+        return
+    actor = _acting(fund)
+    year = utcnow().year - 1
+    if anji_district:
+        funds.set_standard(
+            session,
+            actor=actor,
+            year=year,
+            land_type="bamboo",
+            district_adcode=anji_district,
+            rate_fen_per_mu_year=1_000,  # 10 CNY per mu per year (synthetic)
+        )
+    if deqing_district:
+        funds.set_standard(
+            session,
+            actor=actor,
+            year=year,
+            land_type="wetland",
+            district_adcode=deqing_district,
+            rate_fen_per_mu_year=3_000,  # 30 CNY per mu per year (synthetic)
+        )
+    drafted = funds.draft_round(session, actor=actor, year=year)
+    funds.record_deposit(
+        session,
+        actor=finance,
+        fund_id=fund.id,
+        amount_fen=drafted.total_fen + 5_000_000,
+        bank_reference=f"FUND-{year}-001（演示）",
+    )
+    funds.pay_round(session, actor=actor, round_id=drafted.id)
+    progress(
+        f"  market: compensation fund paid {drafted.parcels} parcels for {year}"
+        f" ({drafted.total_fen // 100:,} CNY)"
+    )

@@ -169,15 +169,18 @@ def _apply(
         )
         return result.outcome
     if event_type == COMPLETED:  # completed, the money confirms later (async methods)
+        changed = False
         if payment.status == PaymentStatus.open:
             payment.status = PaymentStatus.processing
             payment.updated_at = utcnow()
             session.add(payment)
+            changed = True
         if order.status == OrderStatus.awaiting_payment:
             order.status = OrderStatus.processing
             order.updated_at = utcnow()
             session.add(order)
-        return "processing"
+            changed = True
+        return "processing" if changed else "no_change"
     if event_type == ASYNC_FAILED:
         if payment.status in {PaymentStatus.open, PaymentStatus.processing}:
             payment.status = PaymentStatus.failed

@@ -254,6 +254,27 @@ def test_payment_after_the_tonnes_are_gone_is_refunded_through_stripe_and_booked
     assert len(stripe_double.refunds) == 1
 
 
+def test_events_after_settlement_change_nothing(
+    session: Session, world: helpers.World, stripe_settings: Settings, stripe_double: StripeDouble
+) -> None:
+    placed, payment = stripe_order(session, world, quantity_t=10)
+    session_id = str(payment.external_id)
+    stripe_double.pay(session_id)
+    succeeded = stripe_double.event("checkout.session.async_payment_succeeded", session_id)
+    completed = stripe_double.event(COMPLETED, session_id)
+    assert webhooks.handle_stripe_event(session, succeeded) == "settled"
+    # the same payment told again by another event type, then late expiry and failure events
+    assert webhooks.handle_stripe_event(session, completed) == "duplicate"
+    for late in ("checkout.session.expired", "checkout.session.async_payment_failed"):
+        assert webhooks.handle_stripe_event(session, stripe_double.event(late, session_id)) == (
+            "no_change"
+        )
+    assert placed.status == OrderStatus.settled
+    assert placed.received_fen == 10 * 7_341 and placed.refunded_fen == 0
+    assert count(session, Receipt) == 1
+    assert not stripe_double.refunds
+
+
 def placed_listing(session: Session, placed: Order) -> Any:
     from market.service.orders import lines_of
 

@@ -22,6 +22,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from mrv.inclusive import LOCAL_TZ, local_date
+from registry.inclusion.errors import PoolingError
 from registry.inclusion.models import InclusionEvent, InclusionPartner, PartnerKeyKind
 from registry.inclusion.service import ingest, partners, pooling, residents
 from registry.inclusion.service.signatures import sign
@@ -68,9 +69,7 @@ def _partners(session: Session) -> list[DemoPartner]:
     for name, kind, scenarios in DEMO_PARTNERS:
         organisation = _organisation(session, name, kind)
         partner = session.exec(
-            select(InclusionPartner).where(
-                col(InclusionPartner.organisation_id) == organisation.id
-            )
+            select(InclusionPartner).where(col(InclusionPartner.organisation_id) == organisation.id)
         ).first()
         if partner is None:
             created = partners.create_partner(
@@ -203,7 +202,7 @@ def seed(session: Session, progress: Progress) -> list[DemoPartner]:
     last_month = (today.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
     try:
         pool = pooling.pool_month(session, month=last_month, actor="system:demo")
-    except pooling.PoolingError as error:
+    except PoolingError as error:
         progress(f"  points: pooling {last_month} not yet possible: {error}")
         return made
     outcome = pooling.submit_pool(session, pool) if pool.tonnes else "nothing to submit"

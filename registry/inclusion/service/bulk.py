@@ -55,32 +55,48 @@ def is_postgresql(session: Session) -> bool:
     return database_kind(session) == "postgresql"
 
 
-def _element(value: Any) -> str:
-    """One element of a PostgreSQL array literal (text format)."""
+def _quoted(value: Any) -> str:
     if value is None:
         return "NULL"
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if isinstance(value, datetime | date):
-        return '"' + value.isoformat() + '"'
-    return str(value)  # integers and UUIDs need no quoting
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _literal(values: Sequence[Any]) -> str:
-    """An array literal built in one pass (psycopg's generic list dumper checks every element
-    with a regular expression, which costs more than the rest of a batch's statements)."""
-    return "{" + ",".join(map(_element, values)) + "}"
+def _stamp(value: datetime | date | None) -> str:
+    return "NULL" if value is None else '"' + value.isoformat() + '"'
+
+
+def _plain(value: Any) -> str:
+    return "NULL" if value is None else str(value)  # integers and UUIDs need no quoting
+
+
+def _flag(value: bool | None) -> str:
+    return "NULL" if value is None else ("t" if value else "f")
+
+
+_ELEMENT = {
+    "text[]": _quoted,
+    "timestamptz[]": _stamp,
+    "date[]": _stamp,
+    "boolean[]": _flag,
+}
+
+
+def _literal(values: Sequence[Any], array_type: str = "text[]") -> str:
+    """An array literal built in one pass with one formatter per column type (psycopg's generic
+    list dumper checks every element with a regular expression, which cost more than the rest
+    of a batch's statements)."""
+    element = _ELEMENT.get(array_type, _plain)
+    return "{" + ",".join(map(element, values)) + "}"
 
 
 def _unnest(
     table: Table, columns: Sequence[str], rows: Sequence[dict[str, Any]]
 ) -> tuple[str, dict[str, Any]]:
-    selects = ", ".join(
-        f"CAST(:c{i} AS {_array_type(table, name)})" for i, name in enumerate(columns)
-    )
-    params = {f"c{i}": _literal([row[name] for row in rows]) for i, name in enumerate(columns)}
+    types = [_array_type(table, name) for name in columns]
+    selects = ", ".join(f"CAST(:c{i} AS {kind})" for i, kind in enumerate(types))
+    params = {
+        f"c{i}": _literal([row[name] for row in rows], types[i]) for i, name in enumerate(columns)
+    }
     return f"SELECT * FROM unnest({selects})", params  # noqa: S608 - our identifiers, bound values
 
 
@@ -124,6 +140,11 @@ def insert(
     return found
 
 
+def _order(key: tuple[Any, ...]) -> tuple[str, ...]:
+    """One lock order for every transaction (string keys sort in C; UUIDs compare in Python)."""
+    return tuple(map(str, key))
+
+
 def claim_counters(
     session: Session,
     table: Table,
@@ -135,7 +156,7 @@ def claim_counters(
     return their values."""
     if not keys:
         return {}
-    ordered = sorted(keys)
+    ordered = sorted(keys, key=_order)
     if is_postgresql(session):
         rows = [dict(zip(key_columns, key, strict=True)) for key in ordered]
         source, params = _unnest(table, key_columns, rows)
@@ -176,7 +197,7 @@ def set_counters(
     """Write new counter values (rows already locked by :func:`claim_counters`)."""
     if not values:
         return
-    ordered = sorted(values)
+    ordered = sorted(values, key=_order)
     if is_postgresql(session):
         rows = [{**dict(zip(key_columns, key, strict=True)), value: values[key]} for key in ordered]
         source, params = _unnest(table, [*key_columns, value], rows)
@@ -207,5 +228,7 @@ def set_counters(
 def member_of(session: Session, column: Any, values: Sequence[Any]) -> Any:
     """``column IN values`` as one array parameter on PostgreSQL (``= ANY(:values)``)."""
     if is_postgresql(session):
-        return column == any_(cast(bindparam(None, _literal(list(values))), ARRAY(column.type)))
+        kind = "uuid[]" if isinstance(column.type, Uuid) else "text[]"
+        literal = _literal(list(values), kind)
+        return column == any_(cast(bindparam(None, literal), ARRAY(column.type)))
     return column.in_(list(values))

@@ -27,10 +27,11 @@ from registry import geo
 
 WIDTH_PX = 800
 MARGIN_PX = 12
-MIN_VIEW_M = 2_000.0  # a map never shows less than 2 km across
+MIN_VIEW_M = 600.0  # a map never shows less than 600 m across
 PAD_SHARE = 0.15  # room around the shapes when the map zooms to them
 MARKER_BELOW_PX = 6.0  # shapes smaller than this across get a dot
 MAX_DISTRICT_POINTS_PX = 1.0  # district outlines are simplified to about a pixel
+SAME_CLASS_SHARE = 0.005  # a choropleth whose values differ less than this has one class
 _ids = itertools.count(1)
 
 
@@ -221,18 +222,28 @@ def ramp_colour(value: float, low: float, high: float) -> str:
         return NO_DATA
     if value < 0:
         return NEGATIVE
-    if high <= low:
+    if _one_class(low, high):
         return RAMP[-1]
     position = (value - low) / (high - low)
     return RAMP[min(len(RAMP) - 1, int(position * len(RAMP)))]
 
 
+def _one_class(low: float, high: float) -> bool:
+    """Values within 0.5 % of each other (or a single value) make one class, not five."""
+    return high - low <= SAME_CLASS_SHARE * max(abs(high), abs(low), 1e-9)
+
+
 def ramp_legend(low: float, high: float, unit: str, negative_text: str) -> list[LegendItem]:
-    step = (high - low) / len(RAMP) if high > low else 0.0
+    if _one_class(low, high):
+        return [
+            LegendItem("ramp", f"{low:.2f} {unit}", RAMP[-1]),
+            LegendItem("ramp", negative_text, NEGATIVE),
+        ]
+    step = (high - low) / len(RAMP)
     items = []
     for index, colour in enumerate(RAMP):
         lower = low + step * index
-        upper = low + step * (index + 1) if step else high
+        upper = low + step * (index + 1)
         items.append(LegendItem("ramp", f"{lower:.2f}–{upper:.2f} {unit}", colour))
     items.append(LegendItem("ramp", negative_text, NEGATIVE))
     return items

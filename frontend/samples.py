@@ -27,6 +27,7 @@ ORIGIN_LON_LAT = (119.62, 30.50)  # Anji county, south of the demo villages
 PARCEL_W_M, PARCEL_H_M, GAP_M = 160.0, 120.0, 20.0
 CELL_M = 10.0
 MARGIN_M = 200.0
+CLEARED_M = 60.0  # the west 60 m of the first column of parcels is cleared ground
 VILLAGE = "示例村（样例数据）"
 COUNTERPARTY = "示例村股份经济合作社（样例数据）"
 HOUSEHOLDS = ("王建国", "李秀英", "张国强", "刘桂芳", "陈志明", "杨海燕")
@@ -157,7 +158,8 @@ def index_geotiff() -> bytes:
     height = math.ceil((top - (miny - MARGIN_M)) / CELL_M)
     rows, cols = np.mgrid[0:height, 0:width]
     values = 0.74 + 0.08 * np.sin(cols / 9.0) * np.cos(rows / 7.0)
-    values[:, : width // 6] = 0.35  # a strip of cleared ground: not eligible
+    cleared = int((MARGIN_M + CLEARED_M) / CELL_M)
+    values[:, :cleared] = 0.35  # cleared ground under the west edge of two parcels: not eligible
     data = values.astype("float32")[None, :, :]
     profile = {
         "driver": "GTiff",

@@ -126,4 +126,9 @@ def login_lines(logins: list[DemoLogin]) -> list[str]:
         f"  resident           phone {DEMO_RESIDENT_PHONE} at /app (the sign-in code is printed"
         " in this console)"
     )
+    lines.append(
+        "Sample upload files (synthetic households, parcels in Anji, a contract, an index raster)"
+        " for the cooperative portal: /coop/samples/households.csv, parcels.geojson, contracts.csv,"
+        " index-synthetic.tif (listed on /coop)"
+    )
     return lines

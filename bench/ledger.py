@@ -7,7 +7,8 @@
 1. (a) single two-leg entries through ``post_entry``, 8 worker processes, 1,000 funded accounts;
 2. (b) batches of 1,000 entries through ``post_entries`` (2 worker processes, disjoint accounts);
 3. (c) 8 workers all paying into the one hot fee account (16 balance shards), and the same with
-   the fee account on a single balance row, to show what the shards buy.
+   the fee account on a single balance row, to show what the shards buy; (d) the same two with
+   each sale keeping its transaction open 5 ms longer, as a checkout that writes more does.
 
 Each worker commits one transaction per entry (a) / per batch (b) through ``tanhui.db.retrying``.
 Prints entries/s and the ratio to pgbench's tps. ``BENCH_SECONDS`` sets each phase's length.
@@ -38,6 +39,7 @@ ACCOUNTS = 1_000
 BATCH_SIZE = 1_000
 BATCH_WORKERS = 2
 TARGETS = {"a": 0.5, "b": 10.0, "c": 0.4}
+LINGER_S = 0.005
 
 
 @dataclass
@@ -45,7 +47,8 @@ class Result:
     name: str
     entries: int
     seconds: float
-    retries_note: str = ""
+    client_cpu_s: float = 0.0
+    load: str = ""
 
     @property
     def rate(self) -> float:
@@ -164,7 +167,7 @@ def _single_worker(url: str, ids: list[str], seconds: float, seed: int, queue: A
     rng = random.Random(seed)
     accounts = [uuid.UUID(i) for i in ids]
     count = 0
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     deadline = start + seconds
     while time.perf_counter() < deadline:
         debit, credit = rng.sample(accounts, 2)
@@ -180,21 +183,23 @@ def _single_worker(url: str, ids: list[str], seconds: float, seed: int, queue: A
 
         retrying(engine, work)
         count += 1
-    queue.put((count, time.perf_counter() - start))
+    queue.put((count, time.perf_counter() - start, time.process_time() - cpu_start))
     engine.dispose()
 
 
-def _hot_worker(url: str, payer: str, hot: str, seconds: float, seed: int, queue: Any) -> None:
+def _hot_worker(
+    url: str, payer: str, hot: str, seconds: float, seed: int, linger_s: float, queue: Any
+) -> None:
     from tanhui.db import retrying
     from wallet import service
 
     engine = _engine(url)
     payer_id, hot_id = uuid.UUID(payer), uuid.UUID(hot)
     count = 0
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     deadline = start + seconds
     while time.perf_counter() < deadline:
-        key = f"c-{hot}-{seed}-{count}"
+        key = f"c-{hot}-{linger_s}-{seed}-{count}"
 
         def work(session: Any, key: str = key) -> None:
             service.post_entry(
@@ -203,10 +208,12 @@ def _hot_worker(url: str, payer: str, hot: str, seconds: float, seed: int, queue
                 transfers=[service.Transfer(payer_id, hot_id, 3)],
                 idempotency_key=key,
             )
+            if linger_s:  # the rest of a checkout's transaction (orders, audit ...)
+                time.sleep(linger_s)
 
         retrying(engine, work)
         count += 1
-    queue.put((count, time.perf_counter() - start))
+    queue.put((count, time.perf_counter() - start, time.process_time() - cpu_start))
     engine.dispose()
 
 
@@ -219,7 +226,7 @@ def _batch_worker(url: str, ids: list[str], seconds: float, seed: int, queue: An
     accounts = [uuid.UUID(i) for i in ids]
     count = 0
     batches = 0
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     deadline = start + seconds
     while time.perf_counter() < deadline:
         requests = []
@@ -239,7 +246,7 @@ def _batch_worker(url: str, ids: list[str], seconds: float, seed: int, queue: An
 
         count += retrying(engine, work)
         batches += 1
-    queue.put((count, time.perf_counter() - start))
+    queue.put((count, time.perf_counter() - start, time.process_time() - cpu_start))
     engine.dispose()
 
 
@@ -252,15 +259,21 @@ def _run(name: str, jobs: list[tuple[Any, tuple[Any, ...]]]) -> Result:
     outcomes = [queue.get(timeout=SECONDS * 10 + 120) for _ in processes]
     for process in processes:
         process.join()
-    entries = sum(count for count, _ in outcomes)
-    seconds = max(elapsed for _, elapsed in outcomes)
-    return Result(name, entries, seconds)
+    entries = sum(count for count, _, _ in outcomes)
+    seconds = max(elapsed for _, elapsed, _ in outcomes)
+    cpu = sum(used for _, _, used in outcomes)
+    return Result(name, entries, seconds, cpu, _load())
+
+
+def _load() -> str:
+    return "/".join(f"{value:.1f}" for value in os.getloadavg())
 
 
 def main() -> None:
     print(f"ledger benchmark: {SECONDS:.0f} s per phase, PostgreSQL at {make_url(BASE_URL).host}")
+    print(f"{os.cpu_count()} CPUs, load average {_load()} (1/5/15 min) at the start")
     tps = pgbench_tps(SECONDS)
-    print(f"pgbench (TPC-B-like, scale 10, 8 clients, 2 threads): {tps:,.0f} tps")
+    print(f"pgbench (TPC-B-like, scale 10, 8 clients, 2 threads): {tps:,.0f} tps, load {_load()}")
 
     name = "tanhui_bench_ledger"
     url = _fresh_database(name)
@@ -290,7 +303,7 @@ def main() -> None:
                 _run(
                     "(c) 8 workers into the hot fee account (16 shards)",
                     [
-                        (_hot_worker, (url, users[n], ids["fees"], SECONDS, n))
+                        (_hot_worker, (url, users[n], ids["fees"], SECONDS, n, 0.0))
                         for n in range(WORKERS)
                     ],
                 ),
@@ -300,7 +313,27 @@ def main() -> None:
                 _run(
                     "(c') same, fee account on one balance row",
                     [
-                        (_hot_worker, (url, users[n], ids["single"], SECONDS, n))
+                        (_hot_worker, (url, users[n], ids["single"], SECONDS, n, 0.0))
+                        for n in range(WORKERS)
+                    ],
+                ),
+            ),
+            (
+                "d",
+                _run(
+                    f"(d) as (c), each sale {LINGER_S * 1000:.0f} ms longer in its transaction",
+                    [
+                        (_hot_worker, (url, users[8 + n], ids["fees"], SECONDS, n, LINGER_S))
+                        for n in range(WORKERS)
+                    ],
+                ),
+            ),
+            (
+                "d1",
+                _run(
+                    "(d') as (c'), the same longer transactions",
+                    [
+                        (_hot_worker, (url, users[8 + n], ids["single"], SECONDS, n, LINGER_S))
                         for n in range(WORKERS)
                     ],
                 ),
@@ -309,13 +342,18 @@ def main() -> None:
         _verify(url)
     finally:
         _drop_database(name)
-    print(f"{'phase':<52} {'entries':>9} {'entries/s':>10} {'x pgbench':>10} {'target':>7}")
+    print(
+        f"{'phase':<52} {'entries':>8} {'entries/s':>9} {'x pgbench':>9} {'target':>10}"
+        f" {'client CPU/entry':>16} {'load after':>14}"
+    )
     for key, result in results:
         ratio = result.rate / tps if tps else 0.0
         target = TARGETS.get(key)
         mark = "" if target is None else (f">={target:g}x " + ("ok" if ratio >= target else "MISS"))
+        cpu_ms = 1000 * result.client_cpu_s / result.entries if result.entries else 0.0
         print(
-            f"{result.name:<52} {result.entries:>9,} {result.rate:>10,.0f} {ratio:>9.2f}x {mark:>7}"
+            f"{result.name:<52} {result.entries:>8,} {result.rate:>9,.0f} {ratio:>8.2f}x"
+            f" {mark:>10} {cpu_ms:>13.2f} ms {result.load:>14}"
         )
 
 

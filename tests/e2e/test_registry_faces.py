@@ -18,6 +18,47 @@ PROJECT = "AJ0101"
 MRV_TIMEOUT_MS = 120_000
 
 
+# Text against its effective background must reach 4.5:1 (WCAG AA); SVG labels have a halo.
+LOW_CONTRAST_JS = """() => {
+  const parse = (c) => {
+    const p = c.match(/rgba?\\(([^)]+)\\)/)[1].split(",").map(Number);
+    return {r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1};
+  };
+  const channel = (v) => (v /= 255) <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+  const lum = (c) => 0.2126 * channel(c.r) + 0.7152 * channel(c.g) + 0.0722 * channel(c.b);
+  const background = (el) => {
+    for (; el; el = el.parentElement) {
+      const c = parse(getComputedStyle(el).backgroundColor);
+      if (c.a > 0.5) return c;
+    }
+    return {r: 255, g: 255, b: 255, a: 1};
+  };
+  const bad = [];
+  for (const el of document.querySelectorAll("body *")) {
+    if (el.closest("svg")) continue;
+    if (!Array.from(el.childNodes).some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+    const style = getComputedStyle(el);
+    if (style.visibility === "hidden" || el.getBoundingClientRect().width === 0) continue;
+    const a = lum(parse(style.color));
+    const b = lum(background(el));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < 4.5) bad.push(el.tagName + " " + el.textContent.trim().slice(0, 30) + " " + ratio);
+  }
+  return bad;
+}"""
+UNLABELLED_JS = """() => Array.from(
+  document.querySelectorAll("input:not([type=hidden]), select, textarea")
+).filter((e) => !(e.labels && e.labels.length) && !e.getAttribute("aria-label")
+  && !e.getAttribute("aria-labelledby")).map((e) => e.name || e.id)"""
+
+
+def shot(page: Any, name: str) -> None:
+    """A screenshot of the face, after checking its contrast and that every field has a label."""
+    assert page.evaluate(LOW_CONTRAST_JS) == [], f"{name}: text below 4.5:1"
+    assert page.evaluate(UNLABELLED_JS) == [], f"{name}: fields without a label"
+    screenshot(page, name)
+
+
 def sign_in(page: Any, server: LiveServer, email: str) -> None:
     page.context.clear_cookies()
     page.goto(f"{server.base_url}/login")
@@ -36,21 +77,21 @@ def test_public_faces(live_server: LiveServer, desktop: Any) -> None:
     page.goto(live_server.base_url)
     expect(page.get_by_role("heading", name="累计成果")).to_be_visible()
     assert page.locator("svg.map .map-districts path").count() == 5  # Huzhou's districts
-    screenshot(page, "public-home")
+    shot(page, "public-home")
     page.goto(f"{live_server.base_url}/explorer")
     page.get_by_label("类型").select_option("wetland")  # the script submits the filter
     page.wait_for_url(re.compile(r".*/explorer\?type=wetland.*"))
     assert page.locator("table tbody tr").count() >= 1
     page.goto(f"{live_server.base_url}/explorer")
-    screenshot(page, "public-explorer")
+    shot(page, "public-explorer")
     page.locator('svg.map a[href="/projects/AJ0001"]').first.focus()
     page.keyboard.press("Enter")  # the map's projects are links a keyboard reaches
     page.wait_for_url(f"{live_server.base_url}/projects/AJ0001")
     expect(page.get_by_text("签名验证通过").first).to_be_visible()
-    screenshot(page, "public-project")
+    shot(page, "public-project")
     page.goto(f"{live_server.base_url}/methodologies")
     expect(page.locator("#bamboo-rate table")).to_be_visible()
-    screenshot(page, "public-methodologies")
+    shot(page, "public-methodologies")
 
 
 def test_from_parcels_to_a_verified_certificate(live_server: LiveServer, desktop: Any) -> None:
@@ -65,7 +106,7 @@ def test_from_parcels_to_a_verified_certificate(live_server: LiveServer, desktop
     )
     page.locator('form[action="/coop/households/import"] button').click()
     expect(page.get_by_text("读取 6 行：导入 6 行，拒绝 0 行。")).to_be_visible()
-    screenshot(page, "coop-households")
+    shot(page, "coop-households")
 
     # A draft project, then its parcels: the overlapping seventh row is refused on the map.
     page.goto(f"{base}/coop/projects/new")
@@ -90,31 +131,31 @@ def test_from_parcels_to_a_verified_certificate(live_server: LiveServer, desktop
     expect(page.get_by_role("heading", name="导入报告")).to_be_visible()
     expect(page.get_by_text("导入 6 个地块，拒绝 1 行")).to_be_visible()
     assert page.locator("svg.map path.refused").count() == 1
-    screenshot(page, "coop-parcel-import")
+    shot(page, "coop-parcel-import")
 
     # The collection contract, then the project is collected.
     page.goto(f"{base}/coop/contracts")
     upload(page, "#f-contracts_file", "contracts.csv", samples.contracts_csv().encode(), "text/csv")
     page.locator('form[action="/coop/contracts/import"] button').click()
     expect(page.get_by_text("读取 1 行：导入 1 行，拒绝 0 行。")).to_be_visible()
-    screenshot(page, "coop-contracts")
+    shot(page, "coop-contracts")
     page.goto(project_url)
     page.get_by_role("button", name="标记为已收储").click()
     page.wait_for_url(project_url)
-    screenshot(page, "coop-project")
+    shot(page, "coop-project")
 
     # MRV on the synthetic raster, in the background; the page follows the progress.
     page.get_by_role("link", name="运行 MRV").click()
     upload(page, "#f-raster_1", "index-synthetic.tif", samples.index_geotiff(), "image/tiff")
-    screenshot(page, "coop-mrv-form")
+    shot(page, "coop-mrv-form")
     page.get_by_role("button", name="开始估算").click()
     page.wait_for_url(re.compile(rf"{base}/coop/mrv/[0-9a-f]{{32}}$"))
     if page.locator("progress").count():
-        screenshot(page, "coop-mrv-progress")
+        shot(page, "coop-mrv-progress")
     submit = page.get_by_role("button", name="提交核证")
     submit.wait_for(timeout=MRV_TIMEOUT_MS)
     assert page.locator("svg.map path.mrv").count() == 6
-    screenshot(page, "coop-mrv-report")
+    shot(page, "coop-mrv-report")
     submit.click()
     page.wait_for_url(project_url)
     expect(page.get_by_text("报告正等待核证机构核证。")).to_be_visible()
@@ -122,21 +163,21 @@ def test_from_parcels_to_a_verified_certificate(live_server: LiveServer, desktop
     # The verifier certifies.
     sign_in(page, live_server, "verifier@demo.tanhui.cn")
     page.goto(f"{base}/verifier")
-    screenshot(page, "verifier-queue")
+    shot(page, "verifier-queue")
     page.locator("tr", has_text=PROJECT).get_by_role("link").click()
     expect(page.get_by_role("heading", name="核证")).to_be_visible()
-    screenshot(page, "verifier-review")
+    shot(page, "verifier-review")
     page.get_by_role("button", name="核证报告").click()
     expect(page.get_by_text("签名验证通过")).to_be_visible()
 
     # The authority files and issues.
     sign_in(page, live_server, "authority@demo.tanhui.cn")
     page.goto(f"{base}/authority")
-    screenshot(page, "authority-console")
+    shot(page, "authority-console")
     page.locator("tr", has_text=PROJECT).get_by_role("link", name=re.compile("审核并备案")).click()
     page.get_by_role("button", name="确认备案").click()
     expect(page.get_by_role("heading", name="批准签发")).to_be_visible()
-    screenshot(page, "authority-issue")
+    shot(page, "authority-issue")
     page.get_by_role("button", name="签发碳汇").click()
     expect(page.get_by_role("status").get_by_text("已于")).to_be_visible()
 
@@ -175,7 +216,7 @@ def test_from_parcels_to_a_verified_certificate(live_server: LiveServer, desktop
     expect(page.get_by_text("湖州绿能 2026 年会议碳中和（浏览器测试）")).to_be_visible()
     expect(page.get_by_text("由本证书注销").first).to_be_visible()
     assert f"tanhui certificate verify {certificate_id}.pdf" in page.content()
-    screenshot(page, "public-verify")
+    shot(page, "public-verify")
     page.goto(f"{base}/projects/{PROJECT}")
     expect(page.get_by_role("link", name=certificate_id).first).to_be_visible()
 

@@ -3,8 +3,11 @@ runs in the background, settlements and statements, pledges."""
 
 from __future__ import annotations
 
+import io
 import re
 import time
+import zipfile
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 from sqlmodel import Session
@@ -376,3 +379,54 @@ def test_dashboard_and_sample_files(client: TestClient, session: Session, faces:
         == "SAMPLE-01"
     )
     assert client.get("/coop/samples/nothing.txt", headers=HTML).status_code == 404
+
+
+def test_parcels_from_a_zipped_shapefile_and_a_geopackage(
+    client: TestClient, session: Session, faces: Faces, tmp_path: Path
+) -> None:
+    import geopandas
+
+    frame = geopandas.read_file(io.StringIO(samples.parcels_geojson()))
+    frame = frame.rename(columns={"code": "PARCEL_NO"}).drop(columns=["national_id"])
+    shapefile = tmp_path / "shp"
+    shapefile.mkdir()
+    frame.iloc[:3].to_crs("EPSG:4549").to_file(shapefile / "parcels.shp", engine="pyogrio")
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for part in shapefile.iterdir():
+            bundle.write(part, part.name)
+    package = tmp_path / "parcels.gpkg"
+    frame.iloc[3:6].to_file(package, layer="地块", driver="GPKG", engine="pyogrio")
+    csrf = as_(client, faces.coop)
+    mapping = {"csrf_token": csrf, "code": "PARCEL_NO", "default_land_type": "bamboo"}
+    from_zip = client.post(
+        "/coop/parcels/import",
+        data=mapping,
+        files={"file": ("parcels.zip", archive.getvalue(), "application/zip")},
+        headers=EN,
+    )
+    assert "3 rows read, 3 parcels imported, 0 rows refused." in from_zip.text
+    from_package = client.post(
+        "/coop/parcels/import",
+        data={**mapping, "layer": "地块"},
+        files={"file": ("parcels.gpkg", package.read_bytes(), "application/geopackage+sqlite3")},
+        headers=EN,
+    )
+    assert "3 rows read, 3 parcels imported, 0 rows refused." in from_package.text
+    unreadable = client.post(
+        "/coop/parcels/import",
+        data=mapping,
+        files={"file": ("parcels.zip", b"not a zip", "application/zip")},
+        headers=EN,
+    )
+    assert unreadable.status_code == 422 and 'id="f-file-error"' in unreadable.text
+    wrong_mapping = client.post(
+        "/coop/parcels/import",
+        data={**mapping, "code": "NO_SUCH_COLUMN"},
+        files={"file": ("parcels.gpkg", package.read_bytes(), "application/geopackage+sqlite3")},
+        headers=EN,
+    )
+    assert wrong_mapping.status_code == 422 and "NO_SUCH_COLUMN" in wrong_mapping.text
+    page = client.get("/coop/parcels", headers=EN)
+    assert all(f"SAMPLE-0{n}" in page.text for n in range(1, 7))
+    assert page.text.count('class="parcel"') == 6 and "Anji" in page.text

@@ -13,9 +13,11 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Engine, func
-from sqlmodel import Session, col, select
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, select
 
 from wallet.models import (
     Account,
@@ -59,15 +61,19 @@ class LedgerReport:
             self.faults.append(message)
 
 
-def _pages(session: Session, chain_id: int) -> Iterator[list[JournalEntry]]:
+_ENTRY = JournalEntry.__table__  # type: ignore[attr-defined]
+_POSTING = Posting.__table__  # type: ignore[attr-defined]
+
+
+def _pages(session: Session, chain_id: int) -> Iterator[list[Any]]:
+    """The chain's entries in order, a page at a time (plain rows: no ORM objects to build)."""
     after = 0
     while True:
         page = list(
-            session.exec(
-                select(JournalEntry)
-                .where(col(JournalEntry.chain) == chain_id)
-                .where(col(JournalEntry.chain_seq) > after)
-                .order_by(col(JournalEntry.chain_seq))
+            session.execute(
+                sa_select(_ENTRY)
+                .where(_ENTRY.c.chain == chain_id, _ENTRY.c.chain_seq > after)
+                .order_by(_ENTRY.c.chain_seq)
                 .limit(PAGE_SIZE)
             ).all()
         )
@@ -89,11 +95,11 @@ def verify_ledger(session: Session) -> LedgerReport:
     for chain_id in chains:
         expected_seq, previous = 1, chain.GENESIS_HASH
         for page in _pages(session, chain_id):
-            postings_by_entry: dict[uuid.UUID, list[Posting]] = defaultdict(list)
-            for posting in session.exec(
-                select(Posting)
-                .where(col(Posting.entry_id).in_([entry.id for entry in page]))
-                .order_by(col(Posting.entry_id), col(Posting.ordinal))
+            postings_by_entry: dict[uuid.UUID, list[Any]] = defaultdict(list)
+            for posting in session.execute(
+                sa_select(_POSTING)
+                .where(_POSTING.c.entry_id.in_([entry.id for entry in page]))
+                .order_by(_POSTING.c.entry_id, _POSTING.c.ordinal)
             ).all():
                 postings_by_entry[posting.entry_id].append(posting)
             for entry in page:
@@ -121,8 +127,8 @@ def verify_ledger(session: Session) -> LedgerReport:
 
 def _check_entry(
     report: LedgerReport,
-    entry: JournalEntry,
-    postings: list[Posting],
+    entry: Any,
+    postings: list[Any],
     expected_seq: int,
     previous: str,
     accounts: dict[uuid.UUID, Account],

@@ -282,6 +282,13 @@ def main() -> None:
         users = ids["users"]
         results = [
             (
+                "a1",
+                _run(
+                    "(a1) single 2-leg entries, 1 worker (latency)",
+                    [(_single_worker, (url, users, SECONDS / 2, 99))],
+                ),
+            ),
+            (
                 "a",
                 _run(
                     "(a) single 2-leg entries, 8 workers",

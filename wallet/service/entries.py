@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Sequence
@@ -171,7 +170,7 @@ def draft_transfer_entry(
             "kind": "transfer",
             "code": code,
             "transfers": described,
-            "metadata": json.loads(meta),
+            "metadata": meta,
             "reverses": str(reverses) if reverses else None,
         }
     )

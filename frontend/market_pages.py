@@ -9,11 +9,11 @@ calls the same service functions as the API.
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -113,7 +113,8 @@ def _sign_in(request: Request) -> StarletteHTTPException:
     target = request.url.path
     if request.method == "GET" and request.url.query:
         target += "?" + request.url.query
-    return StarletteHTTPException(status_code=303, headers={"Location": f"/login?next={target}"})
+    location = "/login?next=" + quote(target, safe="/")
+    return StarletteHTTPException(status_code=303, headers={"Location": location})
 
 
 def face(*kinds: OrgKind, minimum: Role = Role.viewer) -> Any:
@@ -949,4 +950,4 @@ def price_index_page(
     )
 
 
-__all__ = ["json", "router"]
+__all__ = ["router"]

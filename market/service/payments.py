@@ -325,6 +325,8 @@ def refund_unsettled(
 
 
 def _sandbox_payment(session: Session, actor: Actor, payment_id: uuid.UUID) -> Payment:
+    if Provider.sandbox not in order_service.available_providers():
+        raise not_found("payment", payment_id)  # never in production
     payment = session.get(Payment, payment_id)
     if payment is None or payment.provider != Provider.sandbox:
         raise not_found("payment", payment_id)

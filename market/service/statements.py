@@ -333,6 +333,18 @@ def household_statement_for(
     return household_statement(session, household.id)
 
 
+def household_names(
+    session: Session, household_ids: list[uuid.UUID | None]
+) -> dict[uuid.UUID, str]:
+    wanted = {item for item in household_ids if item is not None}
+    if not wanted:
+        return {}
+    return {
+        household.id: f"{household.name}（{household.village}）"
+        for household in session.exec(select(Household).where(col(Household.id).in_(wanted))).all()
+    }
+
+
 def _serializer() -> URLSafeSerializer:
     return URLSafeSerializer(get_settings().secret_key_value, salt=LINK_SALT)
 

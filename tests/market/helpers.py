@@ -16,11 +16,11 @@ from registry.models import Batch, Household, Project, ProjectType
 from registry.service import issuance, projects
 from registry.service.actors import Actor
 from tanhui.models import OrgKind, Role
-
-__all__ = ["OrgKind", "ProjectType"]
 from tests import factories
 from tests.registry import helpers as registry_helpers
 from wallet import service as wallet
+
+__all__ = ["OrgKind", "ProjectType", "Provider"]
 
 _counter = itertools.count(1)
 

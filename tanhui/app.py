@@ -28,9 +28,9 @@ import frontend.resident_app
 import frontend.templating
 import frontend.verifier_pages
 import market.api
+import market.rewards.api
 import mrv.api
 import registry.api
-import market.rewards.api
 import registry.inclusion.api
 import registry.public_api
 import wallet.api

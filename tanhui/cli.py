@@ -11,9 +11,9 @@ import typer
 from sqlalchemy import Engine
 
 import market.cli
+import market.rewards.cli
 import mrv.cli
 import registry.cli
-import market.rewards.cli
 import registry.inclusion.cli
 import wallet.cli
 from tanhui.models import OrgKind, Role

@@ -792,6 +792,7 @@ def _project_page(
             "errors": errors or {},
             "may_act": may_act(principal),
             "can_run_mrv": project.status in {ProjectStatus.collected, ProjectStatus.issued},
+            "runs": mrv_jobs.jobs_of(str(_coop_id(principal)), str(project.id)),
         },
         principal=principal,
         status_code=status_code,

@@ -61,6 +61,13 @@ LOSS_CAUSE = {
 PLEDGE_STATUS = {"active": N_("Active"), "released": N_("Released"), "enforced": N_("Enforced")}
 CONTRACT_STATUS = {"active": N_("Active"), "terminated": N_("Terminated")}
 PRICE_RULE = {"ets_indexed": N_("Indexed to the national ETS price"), "fixed": N_("Fixed price")}
+RUN_STATE = {
+    "queued": N_("Waiting"),
+    "running": N_("Running"),
+    "done": N_("Report ready"),
+    "failed": N_("Failed"),
+    "submitted": N_("Submitted for verification"),
+}
 POSTING_CODES = {
     "collection_payment": N_("Collection payment"),
     "adjustment": N_("Adjustment"),
@@ -110,6 +117,7 @@ environment.globals.update(
     price_rule_labels=PRICE_RULE,
     district_labels=DISTRICT_NAMES,
     posting_code_labels=POSTING_CODES,
+    run_state_labels=RUN_STATE,
 )
 environment.filters["tonnes"] = tonnes
 environment.filters["number"] = number

@@ -21,7 +21,7 @@ import shutil
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ MAX_RUNNING = 1  # estimates are CPU-bound; one at a time leaves the web tier re
 PROGRESS_EVERY_S = 0.25  # status.json is rewritten at most this often
 STALLED_AFTER_S = 15 * 60  # a running job silent this long died with its process
 KEEP_JOBS_S = 7 * 24 * 3600  # finished jobs are removed a week later
+MAX_LISTED = 10  # runs listed on a project's page
 _running = threading.BoundedSemaphore(MAX_RUNNING)
 
 
@@ -64,10 +65,12 @@ class JobStatus:
     def stalled(self) -> bool:
         if self.state not in {"queued", "running"} or not self.updated_at:
             return False
-        from datetime import datetime
-
         age = (utcnow() - datetime.fromisoformat(self.updated_at)).total_seconds()
         return age > STALLED_AFTER_S
+
+    @property
+    def started_at(self) -> datetime | None:
+        return datetime.fromisoformat(self.created_at) if self.created_at else None
 
     @property
     def percent(self) -> int:
@@ -205,6 +208,19 @@ def _run(
         finally:
             shutil.rmtree(job_dir(status.id) / "inputs", ignore_errors=True)
         _write_status(status)
+
+
+def jobs_of(organisation_id: str, project_id: str, limit: int = MAX_LISTED) -> list[JobStatus]:
+    """The project's recent runs, newest first (what the state folder still keeps)."""
+    folder = jobs_dir()
+    if not folder.exists():
+        return []
+    found = []
+    for entry in folder.iterdir():
+        status = read_status(entry.name) if JOB_ID.match(entry.name) else None
+        if status and status.organisation_id == organisation_id and status.project_id == project_id:
+            found.append(status)
+    return sorted(found, key=lambda item: item.created_at, reverse=True)[:limit]
 
 
 def mark_submitted(job_id: str, period_id: str) -> None:

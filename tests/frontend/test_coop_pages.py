@@ -195,6 +195,8 @@ def test_a_cooperative_takes_a_project_from_parcels_to_submission(
     assert period.issuable_t > 0
     period_id, report_sha256 = period.id, period.report_sha256
     session.rollback()  # release SQLite's lock before the app writes
+    listed = client.get(project_url, headers=EN)
+    assert "Recent MRV runs" in listed.text and f'href="{job_url}"' in listed.text
     again = client.post(f"{job_url}/submit", data={"csrf_token": csrf}, headers=EN)
     assert again.status_code == 422  # a report is submitted once
     stored = client.get(f"/coop/periods/{period_id}", headers=EN)

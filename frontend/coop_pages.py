@@ -575,14 +575,18 @@ async def import_parcels(
         {
             "report": report,
             "filename": file.filename or "",
-            "map": _import_map(session, rows, report, locale),
+            "map": _import_map(session, rows, report, mapping.code, locale),
         },
         principal=principal,
     )
 
 
 def _import_map(
-    session: Session, rows: list[importer.SourceRow], report: imports.ImportReport, locale: str
+    session: Session,
+    rows: list[importer.SourceRow],
+    report: imports.ImportReport,
+    code_attribute: str,
+    locale: str,
 ) -> Any:
     """Imported parcels green, refused rows red, the claimed ground they met grey."""
     refused = {item.row: item for item in report.rejected}
@@ -594,7 +598,7 @@ def _import_map(
         if geometry.geom_type not in {"Polygon", "MultiPolygon"}:
             continue
         problem = refused.get(row.number)
-        code = str(row.attributes.get(next(iter(row.attributes), ""), ""))
+        code = str(row.attributes.get(code_attribute) or "")
         if problem is not None:
             shown.append(
                 maps.Shape(
@@ -610,7 +614,7 @@ def _import_map(
                 )
             )
         else:
-            shown.append(maps.Shape(geometry=geometry, kind="imported", label=f"{row.number}"))
+            shown.append(maps.Shape(geometry=geometry, kind="imported", label=code))
     if not shown:
         return None
     projected = geo.project([item.geometry for item in shown])

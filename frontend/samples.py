@@ -149,7 +149,7 @@ def index_geotiff() -> bytes:
     """A float32 vegetation index on a 10 m grid in EPSG:4549 covering the sample parcels."""
     import rasterio
     from rasterio.io import MemoryFile
-    from rasterio.transform import from_origin
+    from rasterio.transform import Affine
 
     minx, miny, maxx, maxy = shapely.total_bounds(np.asarray(_boxes(), dtype=object))
     left = math.floor((minx - MARGIN_M) / CELL_M) * CELL_M
@@ -168,7 +168,7 @@ def index_geotiff() -> bytes:
         "count": 1,
         "dtype": "float32",
         "crs": geo.AREA_CRS,
-        "transform": from_origin(left, top, CELL_M, CELL_M),
+        "transform": Affine(CELL_M, 0.0, left, 0.0, -CELL_M, top),
         "nodata": -9999.0,
         "compress": "deflate",
     }

@@ -591,7 +591,9 @@ def defendant_cases(request: Request, principal: Member, session: SessionDep) ->
         for case in compensation.cases_for(session, actor=actor)
         if case.defendant_id == actor.organisation_id
     ]
-    return render(request, "market/cases.html", _context(cases=cases), principal=principal)
+    return render(
+        request, "market/cases.html", _context(cases=cases, error=None), principal=principal
+    )
 
 
 @router.post("/market/cases/{case_id}/pay", response_class=HTMLResponse)

@@ -32,7 +32,11 @@ for _kind in MERCHANT_KINDS:
     ORGANISATION_LINKS[_kind].append(("/merchant", N_("Vouchers and rewards")))
 
 
-def _merchant(request: Request, principal: Principal | None) -> Principal | Response:
+def _merchant(
+    request: Request, principal: Principal | None, *, acting: bool = False
+) -> Principal | Response:
+    """The caller if they may use the merchant page; ``acting`` (confirming vouchers, offering
+    rewards) needs a member: viewers only read."""
     if principal is None:
         return RedirectResponse("/login?next=" + quote(request.url.path, safe="/"), 303)
     organisation = principal.organisation
@@ -40,6 +44,11 @@ def _merchant(request: Request, principal: Principal | None) -> Principal | Resp
         if principal.is_platform_admin:
             return principal
         raise MissingPermission(N_("This is for merchants and partners that offer rewards."))
+    if acting and (principal.role is None or ROLE_RANK[principal.role] < ROLE_RANK[Role.member]):
+        raise MissingPermission(
+            N_("This needs the role {role} or higher in your organisation."),
+            role=Role.member.value,
+        )
     return principal
 
 
@@ -134,7 +143,7 @@ def confirm(
     session: SessionDep,
     code: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
-    checked = _merchant(request, principal)
+    checked = _merchant(request, principal, acting=True)
     if isinstance(checked, Response):
         return checked
     try:
@@ -177,7 +186,7 @@ def offer_reward(
     valid_days: Annotated[str, Form(max_length=4)] = "30",
     description: Annotated[str, Form(max_length=500)] = "",
 ) -> Response:
-    checked = _merchant(request, principal)
+    checked = _merchant(request, principal, acting=True)
     if isinstance(checked, Response):
         return checked
     form = {

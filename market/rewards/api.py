@@ -26,7 +26,7 @@ from market.rewards.schemas import (
 from market.rewards.service import catalogue, offsets, qr, redemptions
 from tanhui import idempotency
 from tanhui.api import problems
-from tanhui.auth import CurrentResident, CurrentUser, Principal, SessionDep
+from tanhui.auth import CurrentResident, CurrentUser, MissingPermission, Principal, SessionDep
 from tanhui.i18n import N_
 from tanhui.models import ROLE_RANK, Organisation, Role
 
@@ -119,10 +119,27 @@ def _sponsor_for(
         if sponsor is None:
             raise InvalidReward(N_("No organisation {id}."), id=str(sponsor_id))
         return sponsor
-    organisation, role = principal.organisation, principal.role
-    if organisation is None or role is None or ROLE_RANK[role] < ROLE_RANK[Role.member]:
+    organisation = principal.organisation
+    if organisation is None:
         raise InvalidReward(N_("Offer rewards as a member of your organisation."))
+    if organisation.kind not in catalogue.SPONSOR_KINDS:
+        raise MissingPermission(
+            N_("Rewards are offered by merchants, partners, enterprises or the platform.")
+        )
+    _require_member(principal)
     return organisation
+
+
+def _require_member(principal: Principal) -> None:
+    """Offering, changing and honouring rewards change things: members act, viewers read."""
+    if principal.is_platform_admin:
+        return
+    role = principal.role
+    if role is None or ROLE_RANK[role] < ROLE_RANK[Role.member]:
+        raise MissingPermission(
+            N_("This needs the role {role} or higher in your organisation."),
+            role=Role.member.value,
+        )
 
 
 @router.post(
@@ -164,6 +181,7 @@ def update_reward(
     reward = catalogue.get_reward(session, reward_id)
     if not principal.is_platform_admin and principal.organisation_id != reward.sponsor_id:
         raise UnknownReward(N_("No reward {reward_id}."), reward_id=str(reward_id))
+    _require_member(principal)
     reward = catalogue.update_reward(
         session, reward, active=body.active, stock=body.stock, actor=principal.actor
     )
@@ -303,6 +321,7 @@ def voucher_qr_png(
     summary="A merchant honours a voucher by its code (single use: the points are captured)",
 )
 def confirm_voucher(body: VoucherConfirm, principal: CurrentUser, session: SessionDep) -> Any:
+    _require_member(principal)
     redemption = redemptions.confirm(
         session,
         code=body.code,

@@ -282,6 +282,12 @@ def get_order(session: Session, *, actor: Actor, order_id: uuid.UUID) -> Order:
     return order
 
 
+def require_acting_member(actor: Actor, action: str) -> None:
+    """Paying for or cancelling an order changes it: members act, viewers only read."""
+    if not actor.is_platform_admin:
+        require_member(actor, action)
+
+
 def get_order_unchecked(session: Session, order_id: uuid.UUID) -> Order:
     """An order by id, for callers that checked access already."""
     order = session.get(Order, order_id)
@@ -397,6 +403,7 @@ def cancel(
 ) -> Order:
     """The buyer gives up an order that has not been paid."""
     order = get_order(session, actor=actor, order_id=order_id)
+    require_acting_member(actor, "Cancelling an order")
     order = lock_order(session, order.id)
     if order.status not in OPEN_ORDER_STATUSES or order.received_fen > 0:
         raise OrderStateConflict(

@@ -82,6 +82,7 @@ def start_checkout(
     """Open (or return the open) checkout of an order with its provider."""
     moment = now_or(now)
     order = order_service.get_order(session, actor=actor, order_id=order_id)
+    order_service.require_acting_member(actor, "Paying for an order")
     order = order_service.lock_order(session, order.id)
     if order.status != OrderStatus.awaiting_payment:
         raise OrderStateConflict(
@@ -341,6 +342,7 @@ def get_sandbox_payment(session: Session, *, actor: Actor, payment_id: uuid.UUID
 def sandbox_complete(session: Session, *, actor: Actor, payment_id: uuid.UUID) -> PaymentOutcome:
     """The sandbox page's "pay": the same fulfilment as a paid Stripe session."""
     payment = _sandbox_payment(session, actor, payment_id)
+    order_service.require_acting_member(actor, "Paying for an order")
     order = order_service.lock_order(session, payment.order_id)
     session.refresh(payment)
     if payment.status == PaymentStatus.paid:
@@ -366,6 +368,7 @@ def sandbox_complete(session: Session, *, actor: Actor, payment_id: uuid.UUID) -
 def sandbox_cancel(session: Session, *, actor: Actor, payment_id: uuid.UUID) -> Order:
     """The sandbox page's "cancel": the checkout ends and the order's tonnes are released."""
     payment = _sandbox_payment(session, actor, payment_id)
+    order_service.require_acting_member(actor, "Cancelling an order")
     order = order_service.lock_order(session, payment.order_id)
     session.refresh(payment)
     if payment.status != PaymentStatus.open:
@@ -388,6 +391,7 @@ def cancel_order(
 ) -> Order:
     """The buyer cancels an unpaid order; an open Stripe session is expired first."""
     order = order_service.get_order(session, actor=actor, order_id=order_id)
+    order_service.require_acting_member(actor, "Cancelling an order")
     for payment in order_service.payments_of(session, order.id):
         if payment.status == PaymentStatus.open:
             provider_for(payment.provider).cancel(payment)

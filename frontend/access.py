@@ -8,9 +8,10 @@ answer 404 inside the services (``registry.service.actors.ensure_own``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import Request
+from fastapi import Depends, Request
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from registry.service.actors import Actor
@@ -49,6 +50,26 @@ def require_face(*kinds: OrgKind, minimum: Role = Role.viewer) -> Callable[..., 
         return principal
 
     return dependency
+
+
+def require_admin_face(request: Request, principal: OptionalPrincipal) -> Principal:
+    """Platform administration pages: anonymous visitors are sent to sign in first."""
+    if principal is None:
+        raise sign_in_redirect(request)
+    if not principal.is_platform_admin:
+        raise MissingPermission(N_("Only platform administrators may do this."))
+    return principal
+
+
+def require_resident_face(request: Request, principal: OptionalPrincipal) -> Principal:
+    """Residents' app pages: anyone not signed in as a resident goes to the app's sign-in."""
+    if principal is None or principal.resident is None:
+        raise StarletteHTTPException(status_code=303, headers={"Location": "/app"})
+    return principal
+
+
+AdminFace = Annotated[Principal, Depends(require_admin_face)]
+ResidentFace = Annotated[Principal, Depends(require_resident_face)]
 
 
 def actor_of(principal: Principal) -> Actor:

@@ -7,10 +7,11 @@ from typing import Annotated, TypeVar
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from frontend.access import AdminFace
 from frontend.forms import errors_by_field
 from frontend.templating import page_locale, render
 from tanhui import audit, identity
-from tanhui.auth import PlatformAdmin, SessionDep
+from tanhui.auth import SessionDep
 from tanhui.errors import DomainError, InvalidInput, NotFound
 from tanhui.i18n import N_
 from tanhui.models import OrgKind, Role
@@ -21,13 +22,13 @@ AUDIT_PAGE_SIZE = 50
 
 
 @router.get("", response_class=HTMLResponse)
-def admin_home(request: Request, principal: PlatformAdmin, session: SessionDep) -> Response:
+def admin_home(request: Request, principal: AdminFace, session: SessionDep) -> Response:
     return _admin_page(request, principal, session, {})
 
 
 def _admin_page(
     request: Request,
-    principal: PlatformAdmin,
+    principal: AdminFace,
     session: SessionDep,
     errors: dict[str, str],
     *,
@@ -56,7 +57,7 @@ def _admin_page(
 @router.post("/organisations", response_class=HTMLResponse)
 def create_organisation(
     request: Request,
-    principal: PlatformAdmin,
+    principal: AdminFace,
     session: SessionDep,
     name: Annotated[str, Form(max_length=200)] = "",
     kind: Annotated[str, Form(max_length=32)] = "",
@@ -81,7 +82,7 @@ def create_organisation(
 @router.post("/users", response_class=HTMLResponse)
 def create_user(
     request: Request,
-    principal: PlatformAdmin,
+    principal: AdminFace,
     session: SessionDep,
     email: Annotated[str, Form(max_length=320)] = "",
     password: Annotated[str, Form(max_length=1024)] = "",
@@ -132,7 +133,7 @@ def _choice(enum: type[E], value: str, field: str) -> E:
 
 @router.get("/audit", response_class=HTMLResponse)
 def audit_log(
-    request: Request, principal: PlatformAdmin, session: SessionDep, before: int | None = None
+    request: Request, principal: AdminFace, session: SessionDep, before: int | None = None
 ) -> Response:
     records = audit.list_records(session, before_seq=before, limit=AUDIT_PAGE_SIZE)
     report = audit.verify_chain(session) if before is None else None

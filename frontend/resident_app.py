@@ -11,10 +11,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from frontend.access import ResidentFace
 from frontend.forms import check_anonymous_csrf, errors_by_field
 from frontend.templating import STATIC_DIR, page_locale, render
 from tanhui import identity, pii
-from tanhui.auth import CurrentResident, OptionalPrincipal, SessionDep, set_session_cookie
+from tanhui.auth import OptionalPrincipal, SessionDep, set_session_cookie
 from tanhui.errors import DomainError
 from tanhui.i18n import translate
 
@@ -106,14 +107,14 @@ def sign_in(
 
 
 @router.get("/settings", response_class=HTMLResponse)
-def settings_form(request: Request, principal: CurrentResident) -> Response:
+def settings_form(request: Request, principal: ResidentFace) -> Response:
     return render(request, "app/settings.html", {"saved": False}, principal=principal)
 
 
 @router.post("/settings", response_class=HTMLResponse)
 def save_settings(
     request: Request,
-    principal: CurrentResident,
+    principal: ResidentFace,
     session: SessionDep,
     display_name: Annotated[str, Form(max_length=100)] = "",
     elder_mode: Annotated[str, Form(max_length=10)] = "",

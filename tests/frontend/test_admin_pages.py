@@ -76,6 +76,8 @@ def test_audit_page_shows_the_chain_and_a_break(client: TestClient, session: Ses
 def test_admin_pages_are_for_admins_only(client: TestClient, session: Session) -> None:
     member = factories.user(session)
     session.commit()
-    assert client.get("/admin", headers={"Accept": "text/html"}).status_code == 401
+    anonymous = client.get("/admin", headers={"Accept": "text/html"}, follow_redirects=False)
+    assert anonymous.status_code == 303
+    assert anonymous.headers["location"] == "/login?next=/admin"
     factories.login(client, member.email)
     assert client.get("/admin", headers={"Accept": "text/html"}).status_code == 403

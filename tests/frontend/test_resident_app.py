@@ -92,4 +92,5 @@ def test_manifest_and_service_worker_make_it_installable(client: TestClient) -> 
 
 
 def test_settings_need_a_resident(client: TestClient) -> None:
-    assert client.get("/app/settings", headers={"Accept": "text/html"}).status_code == 401
+    response = client.get("/app/settings", headers={"Accept": "text/html"}, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/app"

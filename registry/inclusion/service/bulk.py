@@ -89,6 +89,11 @@ def _literal(values: Sequence[Any], array_type: str = "text[]") -> str:
     return "{" + ",".join(map(element, values)) + "}"
 
 
+def array_literal(values: Sequence[Any], array_type: str = "text[]") -> str:
+    """A PostgreSQL array literal of ``values`` (to bind and ``CAST(:x AS <array_type>)``)."""
+    return _literal(values, array_type)
+
+
 def _unnest(
     table: Table, columns: Sequence[str], rows: Sequence[dict[str, Any]]
 ) -> tuple[str, dict[str, Any]]:

@@ -34,7 +34,7 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Engine, delete, update
+from sqlalchemy import Engine, delete, text, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -341,11 +341,25 @@ def _earlier_receipts(
 ) -> dict[str, uuid.UUID]:
     if not event_ids:
         return {}
-    rows = session.execute(
-        sa_select(_EVENT.c.partner_event_id, _EVENT.c.id)
-        .where(_EVENT.c.partner_id == partner_id)
-        .where(bulk.member_of(session, _EVENT.c.partner_event_id, sorted(set(event_ids))))
-    ).all()
+    wanted = sorted(set(event_ids))
+    if bulk.is_postgresql(session):
+        # One unique-index probe per id, whatever the statistics say: a plain ``= ANY(array)``
+        # on a freshly loaded table is planned as a scan of the partner's rows, each compared
+        # with the whole array.
+        rows = session.execute(
+            text(
+                "SELECT v.pid, e.id FROM unnest(CAST(:ids AS text[])) AS v(pid) "
+                "CROSS JOIN LATERAL (SELECT id FROM inclusion_event WHERE partner_id = :partner "
+                "AND partner_event_id = v.pid) AS e"
+            ),
+            {"ids": bulk.array_literal(wanted), "partner": partner_id},
+        ).all()
+    else:
+        rows = session.execute(
+            sa_select(_EVENT.c.partner_event_id, _EVENT.c.id)
+            .where(_EVENT.c.partner_id == partner_id)
+            .where(_EVENT.c.partner_event_id.in_(wanted))
+        ).all()
     return {row[0]: row[1] for row in rows}
 
 

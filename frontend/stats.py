@@ -1,24 +1,20 @@
 """The live totals on the home page, from the registry's and the wallet's services.
 
 Tonnes issued and retired come from the registry's public read model; residents' reductions are
-what the wallet's ``system:issuance`` account has issued in grams (``RED_G``). No service counts
-the households that were paid, so :func:`households_paid` reads the wallet's household CNY
-accounts itself (one read-only query; the balances still come from the wallet service). It is a
-stand-in until the wallet or registry offers that figure.
+what the wallet's ``system:issuance`` account has issued in grams (``RED_G``). Households paid
+are the household CNY accounts that ever received money (one aggregate query in the wallet).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from registry.service import public
 from wallet import service as wallet
-from wallet.models import Account
 
 HOUSEHOLD_OWNER_PREFIX = "household:"
-MAX_HOUSEHOLD_ACCOUNTS = 200_000  # a limit on what one home page may read
 
 
 @dataclass(frozen=True)
@@ -32,17 +28,8 @@ class Totals:
 
 def households_paid(session: Session) -> tuple[int, int]:
     """(households that ever received CNY, the CNY they received in fen)."""
-    accounts = list(
-        session.exec(
-            select(Account)
-            .where(col(Account.owner).startswith(HOUSEHOLD_OWNER_PREFIX))
-            .where(col(Account.asset) == wallet.ASSET_CNY)
-            .limit(MAX_HOUSEHOLD_ACCOUNTS)
-        ).all()
-    )
-    balances = wallet.balances_of(session, accounts)
-    received = [balance.posted_credits for balance in balances.values()]
-    return sum(1 for amount in received if amount > 0), sum(received)
+    paid = wallet.owner_totals(session, owner_prefix=HOUSEHOLD_OWNER_PREFIX, asset=wallet.ASSET_CNY)
+    return paid.accounts_credited, paid.posted_credits
 
 
 def residents_reductions_g(session: Session) -> int:

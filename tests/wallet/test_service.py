@@ -404,3 +404,23 @@ def test_journal_rows_are_recorded_once(session: Session) -> None:
     report = service.verify_ledger(session)
     assert report.ok, report.faults
     assert report.entries == 2
+
+
+def test_owner_totals_counts_credited_accounts_of_a_kind_of_owner(session: Session) -> None:
+    source = service.system_account(session, "issuance", service.ASSET_CNY)
+    paid = [
+        service.open_account(session, asset=service.ASSET_CNY, owner=f"household:{uuid.uuid4()}")
+        for _ in range(2)
+    ]
+    service.open_account(session, asset=service.ASSET_CNY, owner=f"household:{uuid.uuid4()}")
+    other = service.open_account(session, asset=service.ASSET_CNY, owner=f"org:{uuid.uuid4()}")
+    for account, amount in ((paid[0], 1_001), (paid[1], 299), (other, 5_000)):
+        service.post_entry(
+            session,
+            code="revenue_share",
+            transfers=[service.Transfer(source.id, account.id, amount)],
+        )
+    totals = service.owner_totals(session, owner_prefix="household:", asset=service.ASSET_CNY)
+    assert totals == service.OwnerTotals(accounts_credited=2, posted_credits=1_300)
+    empty = service.owner_totals(session, owner_prefix="household:", asset=service.ASSET_POINTS)
+    assert empty == service.OwnerTotals(accounts_credited=0, posted_credits=0)

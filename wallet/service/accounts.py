@@ -54,6 +54,7 @@ _SYSTEM_NAME = re.compile(r"^[a-z][a-z0-9_]{0,60}$")
 _PURPOSE = re.compile(r"^[a-z][a-z0-9_.-]{0,49}$")
 
 _BALANCE = BalanceShard.__table__  # type: ignore[attr-defined]
+_ACCOUNT = Account.__table__  # type: ignore[attr-defined]
 
 
 def credit_asset(serial_prefix: str) -> str:
@@ -309,6 +310,34 @@ def get_balance(session: Session, account_id: uuid.UUID) -> Balance:
     """The account's balances, summed over its shards (read-only, no locks)."""
     account = get_account(session, account_id)
     return balances_of(session, [account])[account.id]
+
+
+@dataclass(frozen=True)
+class OwnerTotals:
+    """Credits received by a class of owners (e.g. every farmer household) in one asset."""
+
+    accounts_credited: int
+    posted_credits: int
+
+
+def owner_totals(session: Session, *, owner_prefix: str, asset: str) -> OwnerTotals:
+    """How many accounts of owners starting with ``owner_prefix`` ever received ``asset``, and
+    how much in all: one aggregate query, whatever the number of accounts."""
+    per_account = (
+        sa_select(func.sum(_BALANCE.c.posted_credits).label("credits"))
+        .select_from(_BALANCE.join(_ACCOUNT, _ACCOUNT.c.id == _BALANCE.c.account_id))
+        .where(_ACCOUNT.c.owner.startswith(owner_prefix, autoescape=True))
+        .where(_ACCOUNT.c.asset == asset)
+        .group_by(_BALANCE.c.account_id)
+        .subquery()
+    )
+    row = session.execute(
+        sa_select(
+            func.count().filter(per_account.c.credits > 0),
+            func.coalesce(func.sum(per_account.c.credits), 0),
+        )
+    ).one()
+    return OwnerTotals(accounts_credited=int(row[0] or 0), posted_credits=int(row[1] or 0))
 
 
 def balances_of(session: Session, accounts: list[Account]) -> dict[uuid.UUID, Balance]:

@@ -157,14 +157,14 @@ def test_the_same_act_from_two_partners_counts_once(session: Session) -> None:
         )["a"][0]
         is None
     )
-    # Within 3 minutes: the same act. 12 minutes or more later: another ride.
+    # Within 3 minutes: the same act. 12 minutes (4 radii) or more from any ride: another ride.
     results = run(
         session,
         app,
         app_secret,
         [
             helpers.event(rider, event_id="b", occurred_at=at + timedelta(minutes=2, seconds=50)),
-            helpers.event(rider, event_id="c", occurred_at=at + timedelta(minutes=12)),
+            helpers.event(rider, event_id="c", occurred_at=at + timedelta(minutes=16)),
         ],
     )
     assert results["b"][0] == "duplicate_activity" and results["c"][0] is None

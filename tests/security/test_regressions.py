@@ -159,3 +159,18 @@ def test_defendants_cases_page_renders(world: World, world_client: TestClient) -
         "/market/cases", headers=world.caller("enterprise:viewer").headers(browser=True)
     )
     assert response.status_code == 200, response.text[:500]
+
+
+def test_pooling_a_month_of_year_zero_or_9999_is_refused_not_a_500(
+    world: World, world_client: TestClient
+) -> None:
+    """schemathesis sent ``0000-01``: ``date(0, 1, 1)`` raised ValueError (a 500); ``9999-12``
+    would overflow the settling date the same way."""
+    for month in ("0000-01", "9999-12"):
+        response = world_client.post(
+            "/api/v1/points/pools",
+            json={"month": month},
+            headers=world.caller("admin").headers(browser=False),
+        )
+        assert response.status_code == 409, response.text
+        assert response.json()["type"] == "/problems/points/pooling"

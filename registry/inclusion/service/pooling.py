@@ -61,7 +61,8 @@ OPEN_STATES = (PoolStatus.pooled, PoolStatus.submitted)
 
 def month_bounds(month: str) -> tuple[date, date]:
     match = _MONTH.match(month or "")
-    if not match:
+    # years outside 2000-2999 are typing errors (and 0000 or 9999 would overflow the dates)
+    if not match or not 2000 <= int(match.group(1)) <= 2999:
         raise PoolingError(N_("A month is written YYYY-MM, e.g. 2026-10."), month=month)
     year, number = int(match.group(1)), int(match.group(2))
     return date(year, number, 1), date(year, number, calendar.monthrange(year, number)[1])

@@ -60,7 +60,13 @@ def _csv_doc(description: str) -> dict[int | str, dict[str, Any]]:
 @router.get(
     "/projects",
     response_model=PublicProjectCollection,
-    responses={**problems(406), **_csv_doc("projects as GeoJSON, or CSV without geometry")},
+    responses={
+        **problems(406),
+        200: {
+            "content": {"application/geo+json": {}, CSV_MEDIA_TYPE: {}},
+            "description": "projects as GeoJSON, or CSV without geometry",
+        },
+    },
     summary="Projects as a GeoJSON FeatureCollection (simplified outlines; CSV with "
     "Accept: text/csv)",
 )

@@ -5,7 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, FastAPI, Request, Response, status
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.utils import create_model_field
 
 from tanhui import identity
 from tanhui.auth import (
@@ -40,6 +43,51 @@ from tanhui.schemas import (
 def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` entries declaring problem+json answers for ``codes``."""
     return {code: {"model": Problem, "content": {"application/problem+json": {}}} for code in codes}
+
+
+# What the permission dependencies answer, whatever the route: a bad bearer token is 401 and a
+# cookie write without its CSRF token 403 (optional_principal); nobody signed in is 401
+# (require_principal); the wrong kind of caller is 403 (the require_* checks).
+_OPTIONAL = {"optional_principal"}
+_SIGNED_IN = {"require_principal"}
+_REFUSING = {"require_user", "require_resident", "require_platform_admin"}
+_REFUSING_FACTORIES = ("require_role.", "require_org_kind.")
+
+
+def _auth_statuses(dependant: Dependant, methods: set[str]) -> set[int]:
+    statuses: set[int] = set()
+    for sub in dependant.dependencies:
+        name = getattr(sub.call, "__qualname__", "")
+        if name in _OPTIONAL:
+            statuses.add(401)
+            if methods - {"GET", "HEAD", "OPTIONS"}:
+                statuses.add(403)
+        elif name in _SIGNED_IN:
+            statuses.add(401)
+        elif name in _REFUSING or name.startswith(_REFUSING_FACTORIES):
+            statuses.update((401, 403))
+        statuses |= _auth_statuses(sub, methods)
+    return statuses
+
+
+def document_auth_problems(app: FastAPI) -> None:
+    """Declare on every API route the problem statuses its permission dependencies answer with,
+    so that the OpenAPI document lists every status a client can get (routes declare the rest)."""
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if not isinstance(route, APIRoute) or not route.include_in_schema:
+            continue
+        # an included route's context holds its own copy of the responses: the document is
+        # built from the context's (reached through it), the original keeps the route's own
+        responses: dict[int | str, Any] = context.responses
+        fields: dict[int | str, Any] = context.response_fields
+        for code in sorted(_auth_statuses(route.dependant, route.methods or set())):
+            if code in responses or str(code) in responses:
+                continue
+            responses[code] = problems(code)[code]
+            fields[code] = create_model_field(
+                name=f"Response_{code}_{route.unique_id}", type_=Problem, mode="serialization"
+            )
 
 
 router = APIRouter(tags=["identity"])

@@ -233,4 +233,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(frontend.market_pages.router)
     app.include_router(frontend.court_pages.router)
     app.mount("/static", StaticFiles(directory=frontend.templating.STATIC_DIR), name="static")
+    kernel_api.document_auth_problems(app)
     return app

@@ -210,7 +210,7 @@ def resident_receipts(
 @router.get(
     "/receipts/{receipt_id}",
     response_model=ReceiptPublic,
-    responses=problems(401, 404),
+    responses=problems(401, 403, 404),
     summary="One carbon receipt (its resident or a platform admin)",
 )
 def get_receipt(receipt_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep) -> Any:

@@ -374,7 +374,11 @@ def uncontracted_parcels(session: Session, project_id: uuid.UUID) -> list[str]:
 
 
 def collect(session: Session, *, actor: Actor, project_id: uuid.UUID) -> Project:
-    """draft → collected: every parcel is under an active collection contract."""
+    """draft → collected: every parcel is under an active collection contract.
+
+    A residents' (RES) project claims no ground: what it pools are residents' reductions,
+    quantified event by event, so it is collected without parcels (and may have none).
+    """
     require(actor, OrgKind.cooperative, action="Collecting a project", admin=False)
     project = get_project(session, actor=actor, project_id=project_id, lock=True)
     if project.status != ProjectStatus.draft:
@@ -384,7 +388,7 @@ def collect(session: Session, *, actor: Actor, project_id: uuid.UUID) -> Project
             select(ProjectParcel.parcel_id).where(col(ProjectParcel.project_id) == project.id)
         ).all()
     )
-    if count == 0:
+    if count == 0 and project.type != ProjectType.residents:
         raise InvalidTransition(N_("Project {code} has no parcels."), code=project.code)
     missing = uncontracted_parcels(session, project.id)
     if missing:

@@ -6,12 +6,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from registry.models import ProjectStatus
+from registry.errors import InvalidTransition
+from registry.models import ProjectStatus, ProjectType
 from registry.service import projects
 from tests.registry import helpers
 from tests.registry.conftest import People, Person
@@ -254,3 +257,28 @@ def test_every_transition_is_audited(session: Session, people: People) -> None:
         "project.filed",
         "project.issued",
     ]
+
+
+def test_only_a_residents_project_is_collected_without_parcels(
+    session: Session, people: People
+) -> None:
+    coop = people.roles.coop
+    assert coop.organisation_id is not None
+    made = {}
+    for project_type, code in ((ProjectType.bamboo, "BAREBAM"), (ProjectType.residents, "RES0099")):
+        made[project_type] = projects.create_project(
+            session,
+            actor=coop,
+            cooperative_id=coop.organisation_id,
+            code=code,
+            name=code,
+            type=project_type,
+            methodology_name="bamboo-rate",
+            methodology_version="1.0",
+            crediting_start=date(2026, 1, 1),
+            crediting_end=date(2035, 12, 31),
+        )
+    with pytest.raises(InvalidTransition):
+        projects.collect(session, actor=coop, project_id=made[ProjectType.bamboo].id)
+    collected = projects.collect(session, actor=coop, project_id=made[ProjectType.residents].id)
+    assert collected.status == ProjectStatus.collected

@@ -166,6 +166,12 @@ def record_payment(
         )
     if find_receipt(session, provider, external_ref) is not None:
         return PaymentOutcome("duplicate", order)
+    # Lock the order's listings before the audit chain's head: a new order locks its listings
+    # and then the head, so taking the head first here (audit.record below, then settling)
+    # deadlocked with it on PostgreSQL.
+    listing_service.lock_listings(
+        session, [line.listing_id for line in order_service.lines_of(session, order.id)]
+    )
     entry = wallet.post_entry(
         session,
         code="payment",

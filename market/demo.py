@@ -38,6 +38,8 @@ DEFENDANT = "湖州某建材有限公司（演示）"
 COURT = "湖州市南太湖新区人民法院（演示）"
 FUND = "湖州市生态保护补偿基金（演示）"
 PLATFORM = "碳惠平台运营（演示）"
+RESIDENTS_PROJECT = "RES0001"
+RESIDENTS_POOL_OPERATOR = "湖州市碳普惠居民减排池（演示）"
 CASE_NUMBER = "（2025）浙0591民初0088号（演示）"
 # (days ago, price in fen per tonne, tonnes): earlier sales that draw the price index
 HISTORY = [
@@ -185,7 +187,29 @@ def seed(session: Session, progress: Progress) -> None:
         )
         progress(f"  market: order {retired.number} retired 120 t with a certificate")
     _judicial_case(session, progress, xiazhu.id)
+    _residents_pool_sale(session, progress, demo_buyer)
     _fund_round(session, progress, finance, anji.district_adcode, xiazhu.district_adcode)
+
+
+def _residents_pool_sale(session: Session, progress: Progress, buyer: Organisation | None) -> None:
+    """Residents' pooled tonnes are sold like any credit (priced like Guangdong's PHCER, about
+    24 CNY/t), so residents can see which enterprise bought their reductions."""
+    pool = projects.find_by_code(session, RESIDENTS_PROJECT)
+    operator = _org(session, RESIDENTS_POOL_OPERATOR)
+    if pool is None or operator is None or buyer is None:
+        return
+    batches = issuance.batches_of_project(session, pool.id)
+    if not batches or batches[0].quantity_t < 1:
+        return
+    lot = listings.create_listing(
+        session,
+        actor=_acting(operator),
+        batch_id=batches[0].id,
+        quantity_t=batches[0].quantity_t,
+        price_fen_per_t=2_400,
+    )
+    sold = _buy(session, buyer, lot, 1)
+    progress(f"  market: order {sold.number}: 1 t of residents' pooled reductions at 24 CNY/t")
 
 
 def _judicial_case(session: Session, progress: Progress, project_id: object) -> None:

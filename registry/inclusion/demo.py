@@ -206,11 +206,36 @@ def seed(session: Session, progress: Progress) -> list[DemoPartner]:
         progress(f"  points: pooling {last_month} not yet possible: {error}")
         return made
     outcome = pooling.submit_pool(session, pool) if pool.tonnes else "nothing to submit"
+    if outcome == "submitted":
+        _certify_and_issue(session, pool)
+        outcome = str(pool.status)
     progress(
         f"  points: pooled {last_month}: {pool.pooled_g:,} g from {pool.residents} residents ="
         f" {pool.tonnes} t + {pool.carried_out_g:,} g carried over ({outcome})"
     )
     return made
+
+
+def _certify_and_issue(session: Session, pool: Any) -> None:
+    """The demo's verifier certifies the pool's period and the authority files and issues it,
+    so the pooled tonnes are a serial-numbered batch the market can sell."""
+    from registry.service import issuance, projects
+    from registry.service.actors import Actor
+    from tanhui.models import Role
+
+    def acting(kind: OrgKind) -> Actor | None:
+        found = [o for o in identity.list_organisations(session) if o.kind == kind]
+        if not found:
+            return None
+        return Actor(ref="system:demo", organisation_id=found[0].id, org_kind=kind, role=Role.owner)
+
+    verifier, authority = acting(OrgKind.verifier), acting(OrgKind.authority)
+    if verifier is None or authority is None or pool.monitoring_period_id is None:
+        return
+    projects.certify(session, actor=verifier, period_id=pool.monitoring_period_id)
+    projects.file_period(session, actor=authority, period_id=pool.monitoring_period_id)
+    issuance.issue(session, actor=authority, period_id=pool.monitoring_period_id)
+    pooling.settle_pools(session)
 
 
 def _residents_project(session: Session, operator: Organisation) -> None:

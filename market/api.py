@@ -71,6 +71,7 @@ router = APIRouter(prefix="/market", tags=["market"])
 # Request-body limits above the default (TANHUI_MAX_BODY_BYTES), by path prefix.
 BODY_LIMITS: dict[str, int] = {}
 
+MAX_SEARCH_OFFSET = 100_000  # deeper pages are no search; filters narrow it (and no overflow)
 PDF_MEDIA_TYPE = "application/pdf"
 SVG_MEDIA_TYPE = "image/svg+xml"
 
@@ -126,12 +127,12 @@ def search_listings(
     type: Annotated[str | None, Query(max_length=16, description="bamboo, wetland")] = None,
     district: Annotated[str | None, Query(max_length=6, description="adcode")] = None,
     vintage: Annotated[int | None, Query(ge=1000, le=9999)] = None,
-    min_price_fen: Annotated[int | None, Query(ge=0)] = None,
-    max_price_fen: Annotated[int | None, Query(ge=0)] = None,
+    min_price_fen: Annotated[int | None, Query(ge=0, le=listings.MAX_PRICE_FEN_PER_T)] = None,
+    max_price_fen: Annotated[int | None, Query(ge=0, le=listings.MAX_PRICE_FEN_PER_T)] = None,
     project_id: uuid.UUID | None = None,
     seller_id: uuid.UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=listings.MAX_PAGE)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_SEARCH_OFFSET)] = 0,
 ) -> Any:
     found = listings.search(
         session,

@@ -174,3 +174,10 @@ def test_pooling_a_month_of_year_zero_or_9999_is_refused_not_a_500(
         )
         assert response.status_code == 409, response.text
         assert response.json()["type"] == "/problems/points/pooling"
+
+
+def test_listing_search_refuses_numbers_beyond_the_columns(world_client: TestClient) -> None:
+    """schemathesis sent a price of 10^20 fen: SQLite could not bind it (a 500)."""
+    for query in ("min_price_fen=" + "9" * 20, "max_price_fen=" + "9" * 20, "offset=" + "9" * 20):
+        response = world_client.get(f"/api/v1/market/listings?{query}")
+        assert response.status_code == 422, (query, response.text)

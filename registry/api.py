@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
@@ -17,14 +18,12 @@ from fastapi import (
     Depends,
     File,
     Form,
-    Header,
     Path,
     Query,
     Response,
     UploadFile,
     status,
 )
-from fastapi.responses import JSONResponse
 
 from registry import geo, importer
 from registry.errors import InvalidImport
@@ -101,8 +100,7 @@ from registry.service import (
 )
 from registry.service.actors import Actor
 from registry.service.blocks import serial_pairs
-from tanhui import idempotency
-from tanhui.api import problems
+from tanhui.api import IdempotencyKey, problems, run_idempotent
 from tanhui.auth import CurrentUser, OptionalPrincipal, SessionDep
 from tanhui.errors import InvalidInput
 from tanhui.i18n import N_
@@ -117,14 +115,6 @@ BODY_LIMITS: dict[str, int] = {
     IMPORT_PATH: MAX_IMPORT_BYTES + 64 * 1024,
     "/api/v1/registry/projects/": 40 * 1024 * 1024,  # monitoring periods carry the MRV report
 }
-
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        description="client key: a retry with the same key and body returns the first answer",
-    ),
-]
 
 
 def current_actor(principal: CurrentUser) -> Actor:
@@ -151,19 +141,14 @@ def _with_idempotency(
     key: str | None,
     route: str,
     payload: Any,
-    work: Any,
+    work: Callable[[], Any],
     status_code: int = status.HTTP_201_CREATED,
 ) -> Any:
     """Run ``work()`` once per Idempotency-Key (scoped to the organisation and the route)."""
-    if not key:
-        return JSONResponse(work(), status_code=status_code)
     scope = f"registry:{route}:{actor.organisation_id or actor.ref}"
-    claimed = idempotency.claim(session, scope=scope, key=key, payload=payload)
-    if isinstance(claimed, idempotency.Replay):
-        return JSONResponse(claimed.body, status_code=claimed.status_code)
-    body = work()
-    idempotency.remember(session, claimed, status_code=status_code, body=body)
-    return JSONResponse(body, status_code=status_code)
+    return run_idempotent(
+        session, scope=scope, key=key, payload=payload, work=work, status_code=status_code
+    )
 
 
 # --- presenters ----------------------------------------------------------------------------

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, Request, Response, status
+from fastapi import APIRouter, FastAPI, Header, Request, Response, status
 from fastapi.dependencies.models import Dependant
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.utils import create_model_field
+from sqlmodel import Session
 
-from tanhui import identity
+from tanhui import idempotency, identity
 from tanhui.auth import (
     CurrentPrincipal,
     CurrentUser,
@@ -43,6 +46,36 @@ from tanhui.schemas import (
 def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` entries declaring problem+json answers for ``codes``."""
     return {code: {"model": Problem, "content": {"application/problem+json": {}}} for code in codes}
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="client key: a retry with the same key and body returns the first answer",
+    ),
+]
+
+
+def run_idempotent(
+    session: Session,
+    *,
+    scope: str,
+    key: str | None,
+    payload: Any,
+    work: Callable[[], Any],
+    status_code: int = status.HTTP_201_CREATED,
+) -> JSONResponse:
+    """Answer ``work()`` (a JSON-ready body), once per ``Idempotency-Key`` within ``scope``:
+    a retry with the same key and payload gets the first answer, with another payload a 409."""
+    if not key:
+        return JSONResponse(work(), status_code=status_code)
+    claimed = idempotency.claim(session, scope=scope, key=key, payload=payload)
+    if isinstance(claimed, idempotency.Replay):
+        return JSONResponse(claimed.body, status_code=claimed.status_code)
+    body = work()
+    idempotency.remember(session, claimed, status_code=status_code, body=body)
+    return JSONResponse(body, status_code=status_code)
 
 
 # What the permission dependencies answer, whatever the route: a bad bearer token is 401 and a

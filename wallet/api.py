@@ -11,10 +11,10 @@ import json
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from sqlmodel import Session
 
-from tanhui.api import problems
+from tanhui.api import IdempotencyKey, problems
 from tanhui.auth import CurrentPrincipal, MissingPermission, Principal, SessionDep, require_user
 from tanhui.i18n import N_
 from tanhui.models import ROLE_RANK, OrgKind, Role
@@ -47,13 +47,6 @@ BODY_LIMITS: dict[str, int] = {"/api/v1/wallet/entries/batch": 16 * 1024 * 1024}
 
 CSV_MEDIA_TYPE = "text/csv"
 CSV_DEFAULT_ROWS = 10_000
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        description="client key: a retry with the same key and body returns the first answer",
-    ),
-]
 
 
 def require_ledger_operator(principal: Annotated[Principal, Depends(require_user)]) -> Principal:

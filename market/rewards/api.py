@@ -4,10 +4,9 @@ check permission, call the service)."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Header, Response, status
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Response, status
 from sqlmodel import Session
 
 from market.rewards.errors import InvalidReward, UnknownReward
@@ -24,22 +23,13 @@ from market.rewards.schemas import (
     VoucherPublic,
 )
 from market.rewards.service import catalogue, offsets, qr, redemptions
-from tanhui import idempotency
-from tanhui.api import problems
+from tanhui.api import IdempotencyKey, problems, run_idempotent
 from tanhui.auth import CurrentResident, CurrentUser, MissingPermission, Principal, SessionDep
 from tanhui.i18n import N_
 from tanhui.models import ROLE_RANK, Organisation, Role
 
 router = APIRouter(prefix="/points", tags=["carbon points rewards"])
 BODY_LIMITS: dict[str, int] = {}
-
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        description="client key: a retry with the same key and body returns the first answer",
-    ),
-]
 
 
 def reward_public(reward: Reward, sponsor: Organisation) -> RewardPublic:
@@ -203,24 +193,23 @@ def redeem(
     session: SessionDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
-    assert principal.resident is not None
-    claimed = None
-    if idempotency_key:
-        claimed = idempotency.claim(
-            session,
-            scope=f"resident:{principal.resident.id}:redeem",
-            key=idempotency_key,
-            payload=body.model_dump(mode="json"),
+    resident = principal.resident
+    assert resident is not None
+
+    def work() -> dict[str, Any]:
+        voucher = redemptions.redeem(session, resident=resident, reward_id=body.reward_id)
+        answer = voucher_public(
+            session, _view(session, voucher.redemption.id, resident.id), with_code=True
         )
-        if isinstance(claimed, idempotency.Replay):
-            return JSONResponse(claimed.body, status_code=claimed.status_code)
-    voucher = redemptions.redeem(session, resident=principal.resident, reward_id=body.reward_id)
-    answer = voucher_public(
-        session, _view(session, voucher.redemption.id, principal.resident.id), with_code=True
+        return answer.model_dump(mode="json")
+
+    return run_idempotent(
+        session,
+        scope=f"resident:{resident.id}:redeem",
+        key=idempotency_key,
+        payload=body.model_dump(mode="json"),
+        work=work,
     )
-    if claimed is not None and not isinstance(claimed, idempotency.Replay):
-        idempotency.remember(session, claimed, status_code=201, body=answer.model_dump(mode="json"))
-    return answer
 
 
 @router.get(

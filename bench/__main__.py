@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS: list[str] = ["mrv", "registry_overlap", "ledger", "points"]
+BENCHMARKS: list[str] = ["mrv", "registry_overlap", "ledger", "points", "http"]
 
 
 def main() -> None:

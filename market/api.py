@@ -8,11 +8,11 @@ key: Stripe's event ids make it idempotent.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from market import presenters
 from market.errors import InvalidOrder
@@ -61,8 +61,7 @@ from market.service import (
 )
 from registry import geo
 from registry.service.actors import Actor
-from tanhui import idempotency
-from tanhui.api import problems
+from tanhui.api import IdempotencyKey, problems, run_idempotent
 from tanhui.auth import CurrentUser, SessionDep
 from tanhui.settings import get_settings
 
@@ -74,14 +73,6 @@ BODY_LIMITS: dict[str, int] = {}
 MAX_SEARCH_OFFSET = 100_000  # deeper pages are no search; filters narrow it (and no overflow)
 PDF_MEDIA_TYPE = "application/pdf"
 SVG_MEDIA_TYPE = "image/svg+xml"
-
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        description="client key: a retry with the same key and body returns the first answer",
-    ),
-]
 
 
 def current_actor(principal: CurrentUser) -> Actor:
@@ -98,19 +89,14 @@ def _idempotent(
     key: str | None,
     route: str,
     payload: Any,
-    work: Any,
+    work: Callable[[], Any],
     status_code: int = status.HTTP_201_CREATED,
 ) -> Any:
     """Run ``work()`` once per Idempotency-Key (scoped to the organisation and the route)."""
-    if not key:
-        return JSONResponse(work(), status_code=status_code)
     scope = f"market:{route}:{actor.organisation_id or actor.ref}"
-    claimed = idempotency.claim(session, scope=scope, key=key, payload=payload)
-    if isinstance(claimed, idempotency.Replay):
-        return JSONResponse(claimed.body, status_code=claimed.status_code)
-    body = work()
-    idempotency.remember(session, claimed, status_code=status_code, body=body)
-    return JSONResponse(body, status_code=status_code)
+    return run_idempotent(
+        session, scope=scope, key=key, payload=payload, work=work, status_code=status_code
+    )
 
 
 # --- listings ------------------------------------------------------------------------------

@@ -119,7 +119,8 @@ def add_key(
             actor=principal.actor,
         )
     except DomainError as error:
-        return _failed(request, principal, session, error, {})
+        form = {"partner_id": str(partner_id), "public_key": public_key}
+        return _failed(request, principal, session, error, form)
     secret = (str(partner_id), created.secret) if created.secret else None
     return _page(request, principal, session, secret=secret)
 

@@ -24,6 +24,28 @@ class UnreadableInput(MrvError):
         super().__init__(N_("Cannot read {input}: {reason}"), input=input, reason=reason)
 
 
+class UnwritableOutput(MrvError):
+    code = "mrv/unwritable-output"
+    title = N_("An output file cannot be written")
+
+    def __init__(self, *, output: str, reason: str) -> None:
+        super().__init__(N_("Cannot write {output}: {reason}"), output=output, reason=reason)
+
+
+class BandOutOfRange(MrvError):
+    code = "mrv/band-out-of-range"
+    title = N_("A raster does not have the band asked for")
+
+    def __init__(self, *, input: str, layer: str, band: int, count: int) -> None:
+        super().__init__(
+            N_("{input} has {count} band(s); {layer} asks for band {band}"),
+            input=input,
+            layer=layer,
+            band=band,
+            count=count,
+        )
+
+
 class MissingBand(MrvError):
     code = "mrv/missing-band"
     title = N_("A band the methodology needs is missing")

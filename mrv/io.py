@@ -19,7 +19,15 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from mrv.errors import GridMismatch, InvalidTable, MissingBand, UndefinedCrs, UnreadableInput
+from mrv.errors import (
+    BandOutOfRange,
+    GridMismatch,
+    InvalidTable,
+    MissingBand,
+    UndefinedCrs,
+    UnreadableInput,
+    UnwritableOutput,
+)
 from mrv.params import BandScaling
 
 HASH_BLOCK_BYTES = 4 * 1024 * 1024
@@ -127,10 +135,8 @@ def open_layers(
                 except Exception as error:
                     raise UndefinedCrs(input=item.path, reason=str(error)) from error
                 if not 1 <= item.band <= dataset.count:
-                    raise MissingBand(
-                        band=f"{key} (band {item.band} of {item.path})",
-                        methodology="-",
-                        given=f"{dataset.count} bands",
+                    raise BandOutOfRange(
+                        input=item.path, layer=key, band=item.band, count=dataset.count
                     )
                 here = Grid(
                     crs_wkt=wkt,
@@ -327,6 +333,7 @@ class FieldPlots:
     lon: NDArray[np.float64]
     lat: NDArray[np.float64]
     agb_t_per_ha: NDArray[np.float64]
+    path: str = "plots"  # the file they came from (named in messages)
 
 
 def read_plots(path: str) -> FieldPlots:
@@ -344,7 +351,7 @@ def read_plots(path: str) -> FieldPlots:
         ids.append(row["plot_id"])
         values.append((lon, lat, agb))
     array = np.array(values, dtype=np.float64).reshape(-1, 3)
-    return FieldPlots(tuple(ids), array[:, 0], array[:, 1], array[:, 2])
+    return FieldPlots(tuple(ids), array[:, 0], array[:, 1], array[:, 2], path=path)
 
 
 def _read_csv(path: str, header: tuple[str, ...]) -> list[dict[str, str]]:
@@ -412,6 +419,6 @@ def write_atomically(files: Mapping[str, str]) -> None:
     except OSError as error:
         for temporary, _target in staged:
             temporary.unlink(missing_ok=True)
-        raise UnreadableInput(input=str(path), reason=error.strerror or str(error)) from error
+        raise UnwritableOutput(output=str(path), reason=error.strerror or str(error)) from error
     for temporary, target in staged:
         os.replace(temporary, target)

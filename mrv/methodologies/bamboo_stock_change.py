@@ -266,7 +266,9 @@ class BambooStockChange:
         masked = samples.get(MASKED_SAMPLE)
         if masked is not None:
             x = np.where(masked > 0, np.nan, x)
-        return fit_line(x, inputs.plots.agb_t_per_ha, inputs.plots.plot_id)
+        return fit_line(
+            x, inputs.plots.agb_t_per_ha, inputs.plots.plot_id, source=inputs.plots.path
+        )
 
     def evaluate(
         self,

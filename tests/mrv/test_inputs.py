@@ -328,6 +328,11 @@ def test_cli_stock_change_with_end_epoch_plots_and_a_zipped_shapefile(tmp_path: 
     assert parcel["index"]["index_start_mean"] == pytest.approx(0.5)
     inputs = {item["name"] for item in report["provenance"]["inputs"]}
     assert inputs == {"parcels", "params", "plots", "raster:index", "raster:start:index"}
+    used = report["methodology"]["parameters"]
+    assert used["carbon_fraction"]["overridden"] is True
+    spread = used["carbon_fraction"]["uncertainty"]
+    assert spread["kind"] == "normal" and not any(spread.get(k) for k in ("sd", "relative_sd"))
+    assert "overridden" not in used["leakage_share"] and used["leakage_share"]["source"]
     assert 'id="legend"' in svg.read_text("utf-8")
 
 
@@ -369,3 +374,29 @@ def test_cli_landcover_with_classes_and_a_geopackage(tmp_path: Path) -> None:
     assert parcel["emissions_tco2e"] == pytest.approx((800 + 1200) / 1000 * 27 * years)
     names = {item["name"] for item in report["provenance"]["inputs"]}
     assert names == {"classes", "parcels", "raster:landcover"}
+
+
+def test_scale_offset_and_nodata_from_the_file_and_from_the_parameters(tmp_path: Path) -> None:
+    """An int16 index with a scale tag of 1e-4 and nodata -32768: 8,000 reads as 0.8. Columns
+    0-19 are 0.8 (bamboo), 20-29 nodata (masked), the rest 0.2. [bands.index] overrides the tag."""
+    raw = np.full((100, 100), 2_000, dtype=np.int16)
+    raw[:, :20] = 8_000
+    raw[:, 20:30] = -32768
+    path = write_raster(tmp_path / "scaled.tif", raw, origin=(WEST, NORTH), nodata=-32768)
+    with rasterio.open(path, "r+") as dataset:
+        dataset.scales = (1e-4,)
+    parcel = estimate(frame([PARCEL]), {"index": path}, "bamboo-rate").as_dict()["parcels"][0]
+    assert parcel["area_by_class_ha"] == pytest.approx({"1": 8.0, "other": 8.0})
+    assert parcel["masked_ha"] == pytest.approx(4.0)
+    assert parcel["index"]["precomputed_max"] == pytest.approx(0.8)
+    # The parameters' scale and offset win over the file's: 2,000 x 1e-4 + 0.5 = 0.7 >= 0.6.
+    overridden = estimate(
+        frame([PARCEL]),
+        {"index": path},
+        "bamboo-rate",
+        {"bands": {"index": {"scale": 1e-4, "offset": 0.5}}},
+    ).as_dict()
+    parcel = overridden["parcels"][0]
+    assert parcel["area_by_class_ha"] == pytest.approx({"1": 16.0, "other": 0.0})
+    layer = overridden["provenance"]["layers"][0]
+    assert (layer["scale"], layer["offset"], layer["nodata"]) == (1e-4, 0.5, -32768.0)

@@ -239,5 +239,6 @@ def draw_factor(draws: Mapping[str, FloatArray], name: str, nominal: float) -> F
 def minimum_area_flags(
     eligible_ha: FloatArray, minimum_ha: float, inside_ha: FloatArray
 ) -> NDArray[np.bool_]:
-    """Parcels whose eligible area is positive but below the methodology's minimum."""
-    return (inside_ha > 0) & (eligible_ha < minimum_ha)
+    """Parcels whose eligible area is positive but below the methodology's minimum (a parcel
+    with no eligible area at all credits nothing anyway and is not flagged)."""
+    return (inside_ha > 0) & (eligible_ha > 0) & (eligible_ha < minimum_ha)

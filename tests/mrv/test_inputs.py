@@ -400,3 +400,19 @@ def test_scale_offset_and_nodata_from_the_file_and_from_the_parameters(tmp_path:
     assert parcel["area_by_class_ha"] == pytest.approx({"1": 16.0, "other": 0.0})
     layer = overridden["provenance"]["layers"][0]
     assert (layer["scale"], layer["offset"], layer["nodata"]) == (1e-4, 0.5, -32768.0)
+
+
+def test_minimum_area_flags_only_parcels_with_some_eligible_area(tmp_path: Path) -> None:
+    """Bamboo in columns 0-1 only. A parcel over 2 x 2 bamboo cells (0.04 ha < 1 mu) is flagged
+    and credits nothing; one over plain cells has no eligible area and no flag."""
+    index = np.full((100, 100), 0.2)
+    index[:, :2] = 0.8
+    raster = write_raster(tmp_path / "ndvi.tif", index, origin=(WEST, NORTH))
+    shapes = [
+        box(WEST, NORTH - 20, WEST + 20, NORTH),
+        box(WEST + 100, NORTH - 400, WEST + 500, NORTH),
+    ]
+    rows = estimate(frame(shapes), {"index": raster}, "bamboo-rate").as_dict()["parcels"]
+    assert rows[0]["eligible_area_ha"] == pytest.approx(0.04)
+    assert rows[0]["flags"] == ["below_minimum_area"] and rows[0]["removals_tco2e"] == 0
+    assert rows[1]["eligible_area_ha"] == 0 and rows[1]["flags"] == []

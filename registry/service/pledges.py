@@ -32,6 +32,7 @@ from tanhui.errors import InvalidInput
 from tanhui.i18n import N_
 from tanhui.models import Organisation, OrgKind
 from wallet import service as wallet
+from wallet.errors import HoldExpired
 
 HOLD_GRACE = timedelta(days=365)  # the wallet hold outlives the maturity by this much
 OPEN_ENDED_HOLD = timedelta(days=30 * 365)
@@ -185,6 +186,38 @@ def _pledged_blocks(session: Session, pledge: Pledge) -> list[SerialBlock]:
     )
 
 
+def _end_wallet_hold(session: Session, pledge: Pledge, *, enforce: bool) -> None:
+    """Void (release) or capture (enforce) the wallet hold that mirrors the pledged tonnes.
+
+    The hold carries an expiry (the wallet requires one) but the pledge lasts until the lender
+    ends it: a hold that has lapsed, swept by ``tanhui wallet expire-holds`` or not, reserves
+    nothing any more (it is released here if still pending), and enforcing then moves the tonnes
+    to the lender with a plain entry instead of the capture.
+    """
+    if pledge.wallet_hold_id is None:
+        return
+    try:
+        if enforce:
+            wallet.capture_hold(session, pledge.wallet_hold_id)
+        else:
+            wallet.void_hold(session, pledge.wallet_hold_id)
+        return
+    except HoldExpired:
+        pass
+    lapsed = wallet.expire_hold(session, pledge.wallet_hold_id)
+    if enforce:
+        wallet.post_entry(
+            session,
+            code=lapsed.code,
+            transfers=[
+                wallet.Transfer(lapsed.debit_account_id, lapsed.credit_account_id, lapsed.amount)
+            ],
+            idempotency_key=f"pledge-enforced:{pledge.id}",
+            scope="registry",
+            metadata={"pledge": str(pledge.id), "hold": str(lapsed.id)},
+        )
+
+
 def release(session: Session, *, actor: Actor, pledge_id: uuid.UUID) -> Pledge:
     """The loan is repaid: the credits are free again."""
     pledge = _locked(session, pledge_id, actor)
@@ -195,8 +228,7 @@ def release(session: Session, *, actor: Actor, pledge_id: uuid.UUID) -> Pledge:
     block_service.change(
         session, blocks, kind="pledge_release", reference=str(pledge.id), state=BlockState.held
     )
-    if pledge.wallet_hold_id is not None:
-        wallet.void_hold(session, pledge.wallet_hold_id)
+    _end_wallet_hold(session, pledge, enforce=False)
     pledge.status = PledgeStatus.released
     pledge.closed_at = utcnow()
     session.add(pledge)
@@ -225,8 +257,7 @@ def enforce(session: Session, *, actor: Actor, pledge_id: uuid.UUID) -> Pledge:
         holder=lender_owner,
         state=BlockState.held,
     )
-    if pledge.wallet_hold_id is not None:
-        wallet.capture_hold(session, pledge.wallet_hold_id)
+    _end_wallet_hold(session, pledge, enforce=True)
     pledge.status = PledgeStatus.enforced
     pledge.closed_at = utcnow()
     session.add(pledge)

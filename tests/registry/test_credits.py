@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections import Counter
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -35,7 +35,7 @@ from registry.service import (
     transfers,
 )
 from registry.service.actors import Actor
-from tanhui.db import retrying
+from tanhui.db import retrying, utcnow
 from tanhui.errors import InvalidInput
 from tanhui.models import OrgKind
 from tests.registry import helpers
@@ -397,3 +397,56 @@ def test_concurrent_retirements_of_the_same_tonnes_retire_each_serial_once(
         assert len(covered) == len(set(covered)) == 90
         assert _balance(session, batch, "system:retirement") == 90
         assert _balance(session, batch, holder.owner) == 10
+
+
+def _lapse_wallet_hold(session: Session, hold_id: uuid.UUID | None) -> None:
+    """Time passes beyond the wallet hold's expiry (the pledge itself has no end date)."""
+    assert hold_id is not None
+    record = wallet.get_hold(session, hold_id)
+    record.expires_at = utcnow() - timedelta(seconds=1)
+    session.add(record)
+    session.flush()
+
+
+def test_a_pledge_outlives_its_wallet_hold(session: Session) -> None:
+    """The wallet hold behind a pledge carries an expiry; once it has lapsed (swept by
+    ``tanhui wallet expire-holds`` or not) the lender can still release or enforce the pledge,
+    and blocks and balances still agree."""
+    roles = helpers.Roles.make(session)
+    batch = helpers.issued_batch(session, roles)
+    bank = helpers.actor(session, OrgKind.enterprise)
+    assert bank.organisation_id is not None and roles.enterprise.organisation_id is not None
+    coop = roles.coop.owner
+
+    swept = pledges.pledge_credits(
+        session, actor=roles.coop, batch_id=batch.id, quantity_t=300, lender_id=bank.organisation_id
+    )
+    _lapse_wallet_hold(session, swept.wallet_hold_id)
+    assert wallet.expire_holds(session) == 1  # the cron released the wallet reservation
+    with pytest.raises(InsufficientCredits):  # the pledged blocks still cannot move
+        transfers.transfer(
+            session,
+            actor=roles.coop,
+            batch_id=batch.id,
+            to_organisation_id=roles.enterprise.organisation_id,
+            quantity_t=batch.total_t - batch.buffer_t,
+        )
+    assert pledges.release(session, actor=bank, pledge_id=swept.id).status == "released"
+    assert _held(session, batch)[coop] == _balance(session, batch, coop)
+
+    lapsed = pledges.pledge_credits(
+        session, actor=roles.coop, batch_id=batch.id, quantity_t=200, lender_id=bank.organisation_id
+    )
+    _lapse_wallet_hold(session, lapsed.wallet_hold_id)  # expired, not yet swept
+    held_before = _balance(session, batch, coop)
+    assert pledges.enforce(session, actor=bank, pledge_id=lapsed.id).status == "enforced"
+    assert _balance(session, batch, bank.owner) == 200
+    assert _balance(session, batch, coop) == held_before - 200
+    held = _held(session, batch)
+    assert held[bank.owner] == 200 and held[coop] == _balance(session, batch, coop)
+    coop_account = wallet.find_account(session, asset=batch.asset_code, owner=coop)
+    assert coop_account is not None
+    balance = wallet.get_balance(session, coop_account.id)
+    assert balance.available == balance.balance  # nothing left reserved
+    assert blocks.tiles(batch, blocks.batch_blocks(session, batch.id))
+    assert wallet.verify_ledger(session).ok

@@ -304,6 +304,34 @@ def test_a_debit_releases_expired_holds_lazily(session: Session) -> None:
     assert service.verify_ledger(session).ok
 
 
+def test_expire_hold_releases_one_lapsed_hold_on_demand(session: Session) -> None:
+    payer = funded(session, 100)
+    payee = service.open_account(session, asset="CNY", owner=org())
+    hold_id = _expired_hold(session, payer, payee, 70)
+    with pytest.raises(InvalidEntry):  # not expired yet
+        service.expire_hold(session, hold_id)
+    record = service.get_hold(session, hold_id)
+    record.expires_at = utcnow() - timedelta(seconds=1)
+    session.add(record)
+    session.flush()
+    assert service.get_balance(session, payer.id).available == 30
+    assert service.expire_hold(session, hold_id).status == HoldStatus.expired
+    assert service.get_balance(session, payer.id).available == 100
+    assert service.expire_hold(session, hold_id).status == HoldStatus.expired  # again: as it is
+    voided = service.hold(
+        session,
+        debit_account_id=payer.id,
+        credit_account_id=payee.id,
+        amount=10,
+        expires_at=utcnow() + timedelta(minutes=5),
+        code="purchase",
+    )
+    service.void_hold(session, voided.id)
+    with pytest.raises(HoldNotPending):
+        service.expire_hold(session, voided.id)
+    assert service.verify_ledger(session).ok
+
+
 def test_reversal_links_to_the_original(session: Session) -> None:
     payer = funded(session, 100)
     payee = service.open_account(session, asset="CNY", owner=org())

@@ -56,6 +56,7 @@ from wallet.service.history import (
 )
 from wallet.service.holds import (
     capture_hold,
+    expire_hold,
     expire_holds,
     get_hold,
     hold,
@@ -87,6 +88,7 @@ __all__ = [
     "credit_asset",
     "ensure_asset",
     "entry_postings",
+    "expire_hold",
     "expire_holds",
     "find_account",
     "get_account",

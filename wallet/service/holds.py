@@ -291,6 +291,29 @@ def expire_holds(
     return _expire(session, records)
 
 
+def expire_hold(session: Session, hold_id: uuid.UUID) -> Hold:
+    """Release one hold whose expiry has passed, now (the lazy path for a caller that meets it,
+    e.g. a pledge that outlived its hold); a hold already expired is returned as it is.
+
+    Raises UnknownHold, HoldNotPending (captured or voided), InvalidEntry (not expired yet).
+    """
+    record = _locked_hold(session, hold_id)
+    if record.status == HoldStatus.expired:
+        return record
+    if record.status != HoldStatus.pending:
+        raise HoldNotPending(
+            N_("Hold {hold_id} is {status}."), hold_id=str(record.id), status=str(record.status)
+        )
+    if not is_expired(record):
+        raise InvalidEntry(
+            N_("Hold {hold_id} expires at {expires_at}; it has not expired yet."),
+            hold_id=str(record.id),
+            expires_at=record.expires_at.isoformat(),
+        )
+    _expire(session, [record])
+    return record
+
+
 def release_expired_holds(session: Session, *, account_ids: Sequence[uuid.UUID]) -> int:
     """Expire the expired holds that reserve funds on ``account_ids`` (the lazy path, taken when
     a debit from one of them lacks funds). Holds busy in other transactions are skipped."""

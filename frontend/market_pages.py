@@ -10,7 +10,7 @@ calls the same service functions as the API.
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from frontend.forms import errors_by_field
 from frontend.navigation import ORGANISATION_LINKS, PUBLIC_LINKS
-from frontend.templating import page_locale, render
+from frontend.templating import DISPLAY_TZ, page_locale, render
 from market import presenters
 from market.models import Provider
 from market.payments.bank_transfer import platform_account
@@ -187,6 +187,19 @@ def _whole(value: str, field: str) -> int:
             errors=[{"field": field, "message": "invalid"}],
         )
     return number
+
+
+def _end_of_day(value: str) -> datetime:
+    """The last day of a sale (``YYYY-MM-DD``) → the moment it ends: midnight after it in
+    Asia/Shanghai."""
+    try:
+        day = date.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidInput(
+            N_("Give the date as YYYY-MM-DD."),
+            errors=[{"field": "ends_at", "message": "YYYY-MM-DD"}],
+        ) from None
+    return datetime.combine(day + timedelta(days=1), time(), tzinfo=DISPLAY_TZ).astimezone(UTC)
 
 
 def _uuid(value: str, field: str) -> uuid.UUID:
@@ -726,12 +739,14 @@ def create_listing(
     quantity_t: Annotated[str, Form(max_length=20)] = "",
     price: Annotated[str, Form(max_length=20)] = "",
     min_order_t: Annotated[str, Form(max_length=20)] = "1",
+    ends_on: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     form = {
         "batch_id": batch_id,
         "quantity_t": quantity_t,
         "price": price,
         "min_order_t": min_order_t,
+        "ends_on": ends_on,
     }
     try:
         listings.create_listing(
@@ -741,6 +756,7 @@ def create_listing(
             quantity_t=_whole(quantity_t, "quantity_t"),
             price_fen_per_t=_fen(price, "price"),
             min_order_t=_whole(min_order_t or "1", "min_order_t"),
+            ends_at=_end_of_day(ends_on) if ends_on.strip() else None,
         )
     except DomainError as error:
         session.rollback()

@@ -6,7 +6,7 @@ Templates call ``_("English text")`` for every user-facing string; the catalogue
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,14 @@ def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return value.astimezone(DISPLAY_TZ).strftime(fmt)
 
 
+def last_day(value: datetime | None) -> str:
+    """The last Asia/Shanghai day before ``value`` ends (an end at midnight ends the day
+    before): how an end date chosen as a day reads back."""
+    if value is None:
+        return ""
+    return (value.astimezone(DISPLAY_TZ) - timedelta(microseconds=1)).date().isoformat()
+
+
 def cny(amount_fen: int) -> str:
     """Integer fen as ``¥1,234.56``."""
     sign = "-" if amount_fen < 0 else ""
@@ -73,6 +81,7 @@ ROLE_LABELS = {Role.owner: N_("Owner"), Role.member: N_("Member"), Role.viewer: 
 environment.globals["org_kind_labels"] = ORG_KIND_LABELS
 environment.globals["role_labels"] = ROLE_LABELS
 environment.filters["local_time"] = local_time
+environment.filters["last_day"] = last_day
 environment.filters["cny"] = cny
 
 

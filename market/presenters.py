@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 from market.models import (
     JudicialCase,
     Listing,
+    ListingStatus,
     Order,
     OrderStatus,
     PayoutRound,
@@ -31,6 +32,7 @@ from market.schemas import (
 )
 from market.service import compensation, funds, orders
 from market.service import listings as listing_service
+from market.service.common import now_or
 from registry import geo
 from registry.models import Batch, Project
 from tanhui.models import Organisation
@@ -53,7 +55,8 @@ def _names(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
 def listings_public(
     session: Session, items: Sequence[Listing], *, now: datetime | None = None
 ) -> list[ListingPublic]:
-    open_now = listing_service.open_quantities(session, items, now=now)
+    moment = now_or(now)
+    open_now = listing_service.open_quantities(session, items, now=moment)
     sellers = _names(session, {item.seller_id for item in items})
     batches = (
         {
@@ -100,12 +103,19 @@ def listings_public(
                 listed_t=item.listed_t,
                 sold_t=item.sold_t,
                 open_t=open_now.get(item.id, 0),
-                status=str(item.status),
+                status=str(_status(item, moment)),
                 ends_at=item.ends_at,
                 created_at=item.created_at,
             )
         )
     return result
+
+
+def _status(item: Listing, moment: datetime) -> ListingStatus:
+    """An active listing past its end date reads as ended before the sweep records it."""
+    if item.status == ListingStatus.active and not listing_service.is_selling(item, moment):
+        return ListingStatus.ended
+    return item.status
 
 
 def listing_public(session: Session, item: Listing) -> ListingPublic:

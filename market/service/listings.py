@@ -22,10 +22,8 @@ from sqlmodel import Session, col, select
 
 from market.errors import InvalidListing, ListingClosed
 from market.models import (
-    OPEN_ORDER_STATUSES,
     Listing,
     ListingStatus,
-    Order,
     OrderLine,
 )
 from market.service.common import (
@@ -87,16 +85,16 @@ def reserved_t(
     now: datetime,
     excluding_order: uuid.UUID | None = None,
 ) -> int:
-    """Tonnes of the listing reserved by open orders whose hold has not expired."""
+    """Tonnes of the listing reserved by open orders whose hold has not expired (one range of
+    ``ix_market_order_line_reserved``: however many orders the listing had, whatever the
+    planner's statistics say)."""
     query = (
         select(func.coalesce(func.sum(OrderLine.quantity_t), 0))
-        .join(Order, col(Order.id) == col(OrderLine.order_id))
         .where(col(OrderLine.listing_id) == listing_id)
-        .where(col(Order.status).in_(list(OPEN_ORDER_STATUSES)))
-        .where(col(Order.hold_expires_at) > now)
+        .where(col(OrderLine.reserved_until) > now)
     )
     if excluding_order is not None:
-        query = query.where(col(Order.id) != excluding_order)
+        query = query.where(col(OrderLine.order_id) != excluding_order)
     return int(session.exec(query).one())
 
 
@@ -396,10 +394,8 @@ def open_quantities(
         return {}
     rows = session.exec(
         select(OrderLine.listing_id, func.sum(OrderLine.quantity_t))
-        .join(Order, col(Order.id) == col(OrderLine.order_id))
         .where(col(OrderLine.listing_id).in_(ids))
-        .where(col(Order.status).in_(list(OPEN_ORDER_STATUSES)))
-        .where(col(Order.hold_expires_at) > moment)
+        .where(col(OrderLine.reserved_until) > moment)
         .group_by(col(OrderLine.listing_id))
     ).all()
     reserved = {listing_id: int(total or 0) for listing_id, total in rows}

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from market.errors import (
@@ -228,6 +229,7 @@ def create_order(
                 quantity_t=quantity,
                 price_fen_per_t=listing.price_fen_per_t,
                 amount_fen=amount,
+                reserved_until=order.hold_expires_at,
             )
         )
     order.total_fen = total
@@ -334,6 +336,20 @@ def hold_is_live(order: Order, now: datetime) -> bool:
     return order.status in OPEN_ORDER_STATUSES and order.hold_expires_at > now
 
 
+def sync_reservation(session: Session, order: Order) -> None:
+    """Copy the order's hold onto its lines (``reserved_until``): the hold's expiry while the
+    order is open, nothing once it is settled or closed. Called by every change of an order's
+    status or hold, in the same transaction."""
+    until = order.hold_expires_at if order.status in OPEN_ORDER_STATUSES else None
+    session.flush()
+    session.execute(
+        update(OrderLine)
+        .where(col(OrderLine.order_id) == order.id)
+        .values(reserved_until=until)
+        .execution_options(synchronize_session="fetch")
+    )
+
+
 def extend_hold(session: Session, order: Order, *, until: datetime, now: datetime) -> None:
     """Hold the order's tonnes until ``until`` (with the order locked). A live hold is simply
     extended; a lapsed one is taken again if the tonnes are still open, else SoldOut."""
@@ -358,7 +374,7 @@ def extend_hold(session: Session, order: Order, *, until: datetime, now: datetim
     order.hold_expires_at = until
     order.updated_at = utcnow()
     session.add(order)
-    session.flush()
+    sync_reservation(session, order)
 
 
 def close_unpaid(
@@ -381,7 +397,7 @@ def close_unpaid(
             }.get(status, PaymentStatus.cancelled)
             payment.updated_at = utcnow()
             session.add(payment)
-    session.flush()
+    sync_reservation(session, order)
     lines = lines_of(session, order.id)
     for listing in listing_service.lock_listings(
         session, [line.listing_id for line in lines]

@@ -240,7 +240,7 @@ def settle_if_paid(session: Session, order: Order, *, actor_ref: str) -> Payment
     order.hold_expires_at = min(order.hold_expires_at, utcnow())
     order.updated_at = utcnow()
     session.add(order)
-    session.flush()
+    order_service.sync_reservation(session, order)
     for listing in listings.values():
         listing_service.release_unreserved(session, listing, actor_ref=actor_ref)
     audit.record(

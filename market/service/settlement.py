@@ -51,7 +51,7 @@ from market.service.common import (
     household_owner,
     org_owner,
 )
-from market.service.orders import hold_is_live, lines_of
+from market.service.orders import hold_is_live, lines_of, sync_reservation
 from registry.models import Batch, RetirementPurpose
 from registry.pricing import round_half_up
 from registry.service import contracts as registry_contracts
@@ -202,7 +202,7 @@ def settle(
     order.settlement_entry_id = entry_id
     order.updated_at = utcnow()
     session.add(order)
-    session.flush()
+    sync_reservation(session, order)
     if order.retire_on_purchase:
         _retire(session, order, lines, batches)
     if order.case_id is not None:

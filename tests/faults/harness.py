@@ -461,6 +461,10 @@ def acknowledged_effects_are_stored(engine: Engine, load: Load) -> list[str]:
 
 
 INVARIANTS = {
+    "an order line reserves its tonnes exactly while its order holds them": """
+        SELECT ol.id FROM market_order_line ol JOIN market_order o ON o.id = ol.order_id
+        WHERE ol.reserved_until IS DISTINCT FROM (CASE WHEN o.status IN
+              ('awaiting_payment', 'processing') THEN o.hold_expires_at END)""",
     "a listing's tonnes are listed or sold": """
         SELECT id FROM market_listing WHERE quantity_t <> listed_t + sold_t""",
     "a listing's sold tonnes are its settled orders' tonnes": """

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
-from market.models import Listing, Order, Payment, Provider
+from market.models import OPEN_ORDER_STATUSES, Listing, Order, OrderLine, Payment, Provider
 from market.service import listings, orders, payments
 from registry.models import Batch, Household, Project, ProjectType
 from registry.service import issuance, projects
@@ -169,3 +169,17 @@ def available(session: Session, asset: str, owner: str) -> int:
 
 def owner(actor: Actor) -> str:
     return f"org:{actor.organisation_id}"
+
+
+def reservations_disagree(session: Session) -> list[str]:
+    """Order lines whose ``reserved_until`` is not their order's hold (the hold's expiry while
+    the order is open, nothing once it is closed): the count of open tonnes reads it."""
+    session.flush()
+    wrong = []
+    for line, placed in session.exec(
+        select(OrderLine, Order).join(Order, col(Order.id) == col(OrderLine.order_id))
+    ).all():
+        expected = placed.hold_expires_at if placed.status in OPEN_ORDER_STATUSES else None
+        if line.reserved_until != expected:
+            wrong.append(f"{placed.number} {placed.status}: {line.reserved_until} != {expected}")
+    return wrong

@@ -119,6 +119,37 @@ def test_a_lapsed_order_on_a_delisted_listing_gives_its_tonnes_back(
     assert item.listed_t == 0
     assert helpers.available(session, asset, seller) == 1_000
     assert _blocks(session, world, BlockState.listed) == 0
+    assert helpers.reservations_disagree(session) == []
+
+
+def test_order_lines_carry_their_orders_hold_through_every_change(
+    session: Session, world: helpers.World
+) -> None:
+    """Open tonnes are counted from the lines' ``reserved_until``: creating, extending,
+    cancelling, expiring and settling an order each keep it equal to the order's hold."""
+    item = helpers.listing(session, world, quantity_t=100)
+    cancelled = helpers.order(session, world.enterprise, item, 10)
+    lapsing = helpers.order(session, world.enterprise, item, 20)
+    paid = helpers.order(session, world.enterprise, item, 30)
+    kept = helpers.order(session, world.enterprise, item, 40)
+    assert helpers.reservations_disagree(session) == []
+    assert listings.open_t(session, item, now=utcnow()) == 0
+    orders.cancel(session, actor=world.enterprise, order_id=cancelled.id)
+    assert helpers.reservations_disagree(session) == []
+    assert listings.open_t(session, item, now=utcnow()) == 10
+    later = lapsing.hold_expires_at + timedelta(seconds=1)
+    # at ``later`` every hold has lapsed: the listing is open again in full
+    assert listings.open_t(session, item, now=later) == 100
+    orders.extend_hold(session, kept, until=later + timedelta(hours=1), now=utcnow())
+    assert helpers.reservations_disagree(session) == []
+    assert listings.open_t(session, item, now=later) == 60
+    assert listings.open_quantities(session, [item], now=later) == {item.id: 60}
+    assert helpers.pay_in_sandbox(session, world.enterprise, paid).outcome == "settled"
+    assert orders.expire_lapsed(session, now=later) >= 1
+    assert lapsing.status == OrderStatus.expired
+    assert helpers.reservations_disagree(session) == []
+    assert listings.open_t(session, item, now=later) == 30  # 100 - 30 sold - 40 still held
+    assert item.sold_t == 30
 
 
 def test_listing_checks_its_numbers_and_who_lists(session: Session, world: helpers.World) -> None:

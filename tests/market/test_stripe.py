@@ -247,6 +247,7 @@ def test_payment_after_the_tonnes_are_gone_is_refunded_through_stripe_and_booked
         ).all()
     ]
     assert sorted(codes) == ["payment", "refund"]
+    assert helpers.reservations_disagree(session) == []
     gateway = wallet.find_account(session, asset=wallet.ASSET_CNY, owner="system:gateway_stripe")
     assert gateway is not None and wallet.get_balance(session, gateway.id).balance == 0
     # a redelivery changes nothing

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from shapely.geometry import shape
+from sqlmodel import Session
 
 from frontend import labels, maps, reports, stats
 from frontend.templating import page_locale, render
@@ -29,6 +31,7 @@ from registry.serials import parse as parse_serial
 from registry.service import issuance, keys, projects, public, retirements, reversals
 from registry.service.transfers import organisation_name
 from tanhui.auth import OptionalPrincipal, SessionDep
+from tanhui.cache import VersionedCache
 from tanhui.crypto import unb64
 from tanhui.i18n import N_, translate
 
@@ -58,7 +61,7 @@ def home(request: Request, principal: OptionalPrincipal, session: SessionDep) ->
         {
             "totals": stats.totals(session),
             "project_count": len(collection["features"]),
-            "map": _explorer_map(collection["features"], locale),
+            "map": _explorer_map(session, collection["features"], locale, "all"),
         },
         principal=principal,
     )
@@ -67,7 +70,17 @@ def home(request: Request, principal: OptionalPrincipal, session: SessionDep) ->
 # --- explorer ------------------------------------------------------------------------------
 
 
-def _explorer_map(features: list[dict[str, Any]], locale: str) -> Any:
+_MAPS: VersionedCache[Any] = VersionedCache(max_entries=64)
+
+
+def _explorer_map(
+    session: Session, features: list[dict[str, Any]], locale: str, key: Hashable
+) -> Any:
+    """The projects' map, drawn once per version of the data, filter and language."""
+    return _MAPS.get(session, (key, locale), lambda: _draw_explorer_map(features, locale))
+
+
+def _draw_explorer_map(features: list[dict[str, Any]], locale: str) -> Any:
     shapes = []
     for feature in features:
         properties = feature["properties"]
@@ -124,7 +137,7 @@ def explorer(
         "public/explorer.html",
         {
             "projects": [feature["properties"] for feature in chosen],
-            "map": _explorer_map(chosen, locale),
+            "map": _explorer_map(session, chosen, locale, (type, district, status)),
             "filters": {"type": type, "district": district, "status": status},
             "types": [item.value for item in ProjectType],
             "districts": [d.adcode for d in geo.districts()],

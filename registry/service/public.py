@@ -31,6 +31,7 @@ from registry.models import (
 from registry.serials import SerialFormatError, block_serial, parse
 from registry.service.blocks import serial_pairs
 from registry.service.transfers import organisation_name
+from tanhui.cache import VersionedCache
 from tanhui.errors import InvalidInput
 from tanhui.i18n import N_
 from tanhui.models import Organisation
@@ -89,8 +90,18 @@ def project_totals(session: Session) -> dict[uuid.UUID, tuple[int, int]]:
     }
 
 
+_PROJECTS: VersionedCache[dict[str, Any]] = VersionedCache(max_entries=8)
+
+
 def public_projects(session: Session) -> dict[str, Any]:
-    """A GeoJSON FeatureCollection of every project past draft (simplified outlines)."""
+    """A GeoJSON FeatureCollection of every project past draft (simplified outlines).
+
+    Read by every public page and the open API, so it is computed once per version of the
+    data (:mod:`tanhui.cache`); callers must not change the collection they get."""
+    return _PROJECTS.get(session, "projects", lambda: _public_projects(session))
+
+
+def _public_projects(session: Session) -> dict[str, Any]:
     totals = project_totals(session)
     projects = session.exec(
         select(Project)

@@ -352,11 +352,12 @@ def read_entry(entry_id: uuid.UUID, _operator: LedgerOperator, session: SessionD
 )
 def create_hold(
     body: HoldCreate,
+    response: Response,
     principal: LedgerOperator,
     session: SessionDep,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
-    record = service.hold(
+    record, duplicate = service.submit_hold(
         session,
         debit_account_id=body.debit_account_id,
         credit_account_id=body.credit_account_id,
@@ -367,6 +368,8 @@ def create_hold(
         scope=_scope(principal),
         metadata=body.metadata,
     )
+    if duplicate:
+        response.status_code = status.HTTP_200_OK
     return _hold_public(record)
 
 

@@ -250,6 +250,31 @@ def test_holds_over_http(client: TestClient, session: Session) -> None:
     assert client.post(f"{API}/holds", json=past, headers=headers).status_code == 422
 
 
+def test_hold_idempotency_over_http(client: TestClient, session: Session) -> None:
+    headers = admin(session)
+    session.commit()
+    a, b = open_account(client, headers), open_account(client, headers)
+    fund(client, headers, a["id"], 100)
+    body = {
+        "debit_account_id": a["id"],
+        "credit_account_id": b["id"],
+        "amount": 40,
+        "expires_at": (utcnow() + timedelta(minutes=10)).isoformat(),
+        "code": "purchase",
+    }
+    keyed = {**headers, "Idempotency-Key": "hold-1"}
+    first = client.post(f"{API}/holds", json=body, headers=keyed)
+    assert first.status_code == 201, first.text
+    again = client.post(f"{API}/holds", json=body, headers=keyed)
+    assert again.status_code == 200, again.text  # as documented: the hold made earlier
+    assert again.json()["id"] == first.json()["id"]
+    other = client.post(f"{API}/holds", json={**body, "amount": 41}, headers=keyed)
+    assert other.status_code == 409
+    assert other.headers["content-type"].startswith("application/problem+json")
+    read = client.get(f"{API}/accounts/{a['id']}", headers=headers).json()
+    assert (read["balance"], read["available"]) == (100, 60)  # reserved once
+
+
 def test_permissions(client: TestClient, session: Session) -> None:
     headers = admin(session)
     own = factories.user(session, kind=OrgKind.enterprise)

@@ -61,6 +61,7 @@ from wallet.service.holds import (
     get_hold,
     hold,
     is_expired,
+    submit_hold,
     void_hold,
 )
 from wallet.service.verify import LedgerReport, verify_ledger, verify_ledger_snapshot
@@ -107,6 +108,7 @@ __all__ = [
     "reverse_entry",
     "set_frozen",
     "submit_entry",
+    "submit_hold",
     "system_account",
     "transfers_of",
     "verify_ledger",

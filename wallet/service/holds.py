@@ -51,6 +51,34 @@ def hold(
     Same key and request: the original hold. Raises InsufficientFunds, AccountFrozen,
     UnknownAccount, MixedAssets, InvalidEntry, IdempotencyConflict.
     """
+    record, _duplicate = submit_hold(
+        session,
+        debit_account_id=debit_account_id,
+        credit_account_id=credit_account_id,
+        amount=amount,
+        expires_at=expires_at,
+        code=code,
+        idempotency_key=idempotency_key,
+        scope=scope,
+        metadata=metadata,
+    )
+    return record
+
+
+def submit_hold(
+    session: Session,
+    *,
+    debit_account_id: uuid.UUID,
+    credit_account_id: uuid.UUID,
+    amount: int,
+    expires_at: datetime,
+    code: str,
+    idempotency_key: str | None = None,
+    scope: str = DEFAULT_SCOPE,
+    metadata: dict[str, Any] | None = None,
+) -> tuple[Hold, bool]:
+    """:func:`hold`, also telling whether the hold is new or one made earlier with the same key
+    and request (``True``); raises the same errors."""
     check_code(code)
     key = check_scope_and_key(scope, idempotency_key)
     check_amount(amount)
@@ -87,7 +115,7 @@ def hold(
         raise outcome.error
     assert outcome.entry is not None
     if outcome.duplicate:
-        return _hold_of_entry(session, outcome.entry)
+        return _hold_of_entry(session, outcome.entry), True
     record = Hold(
         id=hold_id,
         entry_id=outcome.entry.id,
@@ -102,7 +130,7 @@ def hold(
     )
     session.add(record)
     session.flush()
-    return record
+    return record, False
 
 
 def _asset_of(session: Session, account_id: uuid.UUID) -> str:

@@ -24,6 +24,7 @@ from market.schemas import (
     CasePublic,
     CertificateCheckPublic,
     CheckoutPublic,
+    CompensationRowPublic,
     CooperativeStatementPublic,
     DepositIn,
     DepositPublic,
@@ -907,6 +908,7 @@ def cooperative_statement(
             )
             for item in statement.households
         ],
+        compensation=[CompensationRowPublic(**row.__dict__) for row in statement.compensation],
     )
 
 

@@ -327,6 +327,16 @@ class HouseholdTotalPublic(BaseModel):
     total_fen: int
 
 
+class CompensationRowPublic(BaseModel):
+    round_id: uuid.UUID
+    paid_at: datetime
+    fund: str
+    year: int
+    parcels: int
+    cooperative_fen: int
+    households_fen: int
+
+
 class CooperativeStatementPublic(BaseModel):
     cooperative_id: uuid.UUID
     sold_t: int
@@ -335,6 +345,9 @@ class CooperativeStatementPublic(BaseModel):
     compensation_fen: int
     sales: list[SaleRowPublic]
     households: list[HouseholdTotalPublic]
+    compensation: list[CompensationRowPublic] = Field(
+        description="each paid compensation round: the cooperative's and its households' parts"
+    )
 
 
 class HouseholdEntryPublic(BaseModel):

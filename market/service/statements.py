@@ -108,11 +108,26 @@ class HouseholdTotal:
 
 
 @dataclass
+class CompensationRow:
+    """One paid compensation round as the cooperative sees it: its own part and its
+    households' part."""
+
+    round_id: uuid.UUID
+    paid_at: datetime
+    fund: str
+    year: int
+    parcels: int
+    cooperative_fen: int
+    households_fen: int
+
+
+@dataclass
 class CooperativeStatement:
     cooperative_id: uuid.UUID
     sales: list[SaleRow] = field(default_factory=list)
     households: list[HouseholdTotal] = field(default_factory=list)
     compensation_fen: int = 0
+    compensation: list[CompensationRow] = field(default_factory=list)
 
     @property
     def sold_t(self) -> int:
@@ -181,18 +196,41 @@ def cooperative_statement(
         assert payout.household_id is not None
         sales[payout.household_id] = sales.get(payout.household_id, 0) + payout.amount_fen
     compensation: dict[uuid.UUID, int] = {}
-    for round_line in session.exec(
-        select(PayoutRoundLine)
+    rounds: dict[uuid.UUID, PayoutRound] = {}
+    by_round: dict[uuid.UUID, tuple[set[uuid.UUID], list[int]]] = {}
+    for round_line, payout_round in session.exec(
+        select(PayoutRoundLine, PayoutRound)
         .join(PayoutRound, col(PayoutRound.id) == col(PayoutRoundLine.round_id))
         .where(col(PayoutRound.status) == RoundStatus.paid)
         .where(col(PayoutRoundLine.cooperative_id) == coop_id)
     ).all():
+        rounds[payout_round.id] = payout_round
+        parcels, split = by_round.setdefault(payout_round.id, (set(), [0, 0]))
+        parcels.add(round_line.parcel_id)
         if round_line.household_id is None:
             statement.compensation_fen += round_line.amount_fen
+            split[0] += round_line.amount_fen
         else:
+            split[1] += round_line.amount_fen
             compensation[round_line.household_id] = (
                 compensation.get(round_line.household_id, 0) + round_line.amount_fen
             )
+    funds = _org_names(session, [item.fund_id for item in rounds.values()])
+    for round_id, (parcels, (own, theirs)) in by_round.items():
+        payout_round = rounds[round_id]
+        assert payout_round.paid_at is not None
+        statement.compensation.append(
+            CompensationRow(
+                round_id=round_id,
+                paid_at=payout_round.paid_at,
+                fund=funds.get(payout_round.fund_id, ""),
+                year=payout_round.year,
+                parcels=len(parcels),
+                cooperative_fen=own,
+                households_fen=theirs,
+            )
+        )
+    statement.compensation.sort(key=lambda row: (row.paid_at, str(row.round_id)), reverse=True)
     households = {
         h.id: h
         for h in session.exec(

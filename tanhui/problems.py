@@ -2,8 +2,10 @@
 
 Installed once by the app factory. Domain errors keep their own status and stable type; request
 validation errors become 422 with the failing fields (or 415 when the body is not of a media type
-the route reads); HTTP errors (unknown route, method, too large body) get problem types too; an
-unexpected exception is logged with its traceback and answered with a plain 500 problem.
+the route reads); HTTP errors (unknown route, method, too large body) get problem types too; a
+transaction the database aborted to resolve a conflict (deadlock, serialization failure, SQLite
+busy) is a 503 with ``Retry-After`` (nothing was written: send the request again); an unexpected
+exception is logged with its traceback and answered with a plain 500 problem.
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.params import Form
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tanhui.db import is_retryable
 from tanhui.errors import PROBLEM_MEDIA_TYPE, DomainError, InvalidInput
 from tanhui.i18n import LOCALE_COOKIE, N_, both, negotiate, translate
 
@@ -38,6 +42,52 @@ class RouteNotFound(DomainError):
     code = "not-found"
     status = 404
     title = N_("Not found")
+
+
+# The types below are answered by the handlers of this module rather than raised by services;
+# declaring them registers their codes, so that every ``type`` we answer with has its page.
+
+
+class BadRequest(DomainError):
+    code = "bad-request"
+    status = 400
+    title = N_("Bad request")
+
+
+class MethodNotAllowed(DomainError):
+    code = "method-not-allowed"
+    status = 405
+    title = N_("Method not allowed")
+
+
+class NotAcceptable(DomainError):
+    code = "not-acceptable"
+    status = 406
+    title = N_("Not acceptable")
+
+
+class PayloadTooLarge(DomainError):
+    code = "payload-too-large"
+    status = 413
+    title = N_("The request body is too large")
+
+
+class InternalError(DomainError):
+    code = "internal-error"
+    status = 500
+    title = N_("Internal error")
+
+
+class DatabaseBusy(DomainError):
+    """A serialization failure or deadlock that the database resolved by aborting this request's
+    transaction: nothing was written, and the same request may simply be sent again."""
+
+    code = "database-busy"
+    status = 503
+    title = N_("The database is busy")
+
+
+DATABASE_BUSY_RETRY_AFTER_S = 1
 
 
 _HTTP_PROBLEMS: dict[int, tuple[str, str]] = {
@@ -170,6 +220,26 @@ def _http_error(request: Request, exc: Exception) -> Response:
     return problem_response(request, problem, headers=headers)
 
 
+def _database_error(request: Request, exc: Exception) -> Response:
+    """Conflicts PostgreSQL resolves by aborting one transaction (deadlock, serialization
+    failure) or a SQLite database busy past its timeout: 503, retry; anything else is a 500."""
+    if not is_retryable(exc):
+        return _unexpected(request, exc)
+    log.warning("database conflict on %s %s: %s", request.method, request.url.path, exc)
+    busy = DatabaseBusy(
+        N_(
+            "The database could not apply this request because of a concurrent one; nothing "
+            "was changed. Send it again (with the same Idempotency-Key, if it had one)."
+        ),
+        retry_after=DATABASE_BUSY_RETRY_AFTER_S,
+    )
+    return problem_response(
+        request,
+        busy.to_problem(request_locale(request), request.url.path),
+        headers={"Retry-After": str(DATABASE_BUSY_RETRY_AFTER_S)},
+    )
+
+
 def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     locale = request_locale(request)
@@ -189,4 +259,5 @@ def install(app: FastAPI, html_renderer: HtmlErrorRenderer | None = None) -> Non
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -104,3 +104,47 @@ def test_streamed_oversized_body_is_413(client: TestClient) -> None:
     )
     assert response.status_code == 413
     assert response.json()["type"] == "/problems/payload-too-large"
+
+
+class _Deadlock(Exception):
+    sqlstate = "40P01"  # what psycopg reports for deadlock_detected
+
+
+def test_a_transaction_aborted_by_a_database_conflict_is_a_503_to_retry() -> None:
+    """PostgreSQL resolves a deadlock or serialization failure by aborting one transaction: that
+    request changed nothing and may be sent again, so it is a 503 problem, not a 500."""
+    from fastapi import FastAPI
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    from tanhui import problems
+
+    app = FastAPI()
+    problems.install(app)
+
+    @app.post("/api/v1/conflict")
+    def conflict() -> None:
+        raise OperationalError("UPDATE balance ...", {}, _Deadlock("deadlock detected"))
+
+    @app.post("/api/v1/broken")
+    def broken() -> None:
+        raise ProgrammingError("SELECT nope", {}, Exception("syntax error"))
+
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        busy = test_client.post("/api/v1/conflict")
+        assert busy.status_code == 503
+        assert busy.headers["content-type"].startswith(PROBLEM)
+        assert busy.headers["retry-after"] == "1"
+        assert busy.json()["type"] == "/problems/database-busy"
+        assert "UPDATE" not in busy.text and "deadlock" not in busy.text
+        other = test_client.post("/api/v1/broken")
+        assert other.status_code == 500 and other.json()["type"] == "/problems/internal-error"
+        assert "SELECT" not in other.text
+
+
+def test_every_type_the_handlers_answer_with_has_its_page(client: TestClient) -> None:
+    from tanhui import problems
+
+    codes = [code for code, _title in problems._HTTP_PROBLEMS.values()]
+    for code in [*codes, "internal-error", "database-busy", "invalid-input"]:
+        page = client.get(f"/problems/{code}", headers={"Accept": "text/html"})
+        assert page.status_code == 200, code

@@ -1070,6 +1070,7 @@ def locate_serial(
         vintage=found.vintage,
         quantity_t=found.quantity_t,
         parts=[SerialPartPublic(**part.__dict__) for part in found.parts],
+        truncated=found.truncated,
     )
 
 

@@ -346,6 +346,11 @@ class SerialPublic(BaseModel):
     vintage: int
     quantity_t: int
     parts: list[SerialPartPublic]
+    truncated: bool = Field(
+        default=False,
+        description="the range holds more blocks than one answer lists: parts stop at the last "
+        "one shown; ask again from the serial after it",
+    )
 
 
 class TransferIn(BaseModel):

@@ -259,6 +259,9 @@ class SerialLocation:
     vintage: int
     quantity_t: int
     parts: list[SerialPart]
+    # More than MAX_SERIAL_PARTS blocks lie in the range: ``parts`` stops at the last one listed
+    # (ask again from the serial after it).
+    truncated: bool = False
 
 
 def locate(session: Session, serial: str) -> SerialLocation:
@@ -286,8 +289,10 @@ def locate(session: Session, serial: str) -> SerialLocation:
         .where(col(SerialBlock.last) >= first)
         .where(col(SerialBlock.first) <= last)
         .order_by(col(SerialBlock.first))
-        .limit(MAX_SERIAL_PARTS)
+        .limit(MAX_SERIAL_PARTS + 1)
     ).all()
+    truncated = len(blocks) > MAX_SERIAL_PARTS
+    blocks = blocks[:MAX_SERIAL_PARTS]
     certificates = _certificates(session, [b.retirement_id for b in blocks if b.retirement_id])
     lenders = _lenders(session, [b.pledge_id for b in blocks if b.pledge_id])
     names: dict[str, str | None] = {}
@@ -318,6 +323,7 @@ def locate(session: Session, serial: str) -> SerialLocation:
         vintage=batch.vintage,
         quantity_t=last - first + 1,
         parts=parts,
+        truncated=truncated,
     )
 
 

@@ -9,12 +9,14 @@ import io
 import json
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from registry import certificates
 from registry.models import ProjectStatus, RetirementPurpose
 from registry.service import projects as projects_service
+from registry.service import public as public_service
 from registry.service import retirements, transfers
 from tanhui.crypto import SigningKey, canonical_json, unb64, verify_signature
 from tanhui.settings import Settings
@@ -249,3 +251,18 @@ def test_serial_lookup_over_http(client: TestClient, session: Session, people: P
     assert parts[1]["certificate_id"] == certificate_id
     assert client.get(f"/api/v1/registry/serials/{prefix}-009999").status_code == 404
     assert client.get("/api/v1/registry/serials/THC-BAM").status_code == 422
+
+
+def test_serial_lookup_says_when_it_lists_only_part_of_a_range(
+    client: TestClient, session: Session, people: People, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _certificate_id, prefix = _retire(session, people)
+    monkeypatch.setattr(public_service, "MAX_SERIAL_PARTS", 2)
+    whole = client.get(f"/api/v1/registry/serials/{prefix}").json()
+    assert len(whole["parts"]) == 2 and whole["truncated"] is True
+    assert whole["quantity_t"] == 1200  # the range asked for, not what the parts cover
+    last = whole["parts"][-1]["serial"].rsplit("-", 1)[1]
+    rest = client.get(f"/api/v1/registry/serials/{prefix}-{int(last) + 1:06d}-001200").json()
+    assert rest["parts"] and rest["parts"][0]["serial"].startswith(f"{prefix}-{int(last) + 1:06d}")
+    small = client.get(f"/api/v1/registry/serials/{prefix}-000690-000710").json()
+    assert len(small["parts"]) == 2 and small["truncated"] is False

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from sqlmodel import Session
@@ -20,8 +20,8 @@ from tanhui.i18n import N_
 from tanhui.models import ROLE_RANK, OrgKind, Role
 from tanhui.problems import request_locale
 from wallet import service
-from wallet.errors import UnknownAccount
-from wallet.models import Account, EntryKind, Hold, JournalEntry, Layer
+from wallet.errors import HoldExpired, HoldLapsed, UnknownAccount
+from wallet.models import Account, EntryKind, Hold, HoldStatus, JournalEntry, Layer
 from wallet.schemas import (
     AccountCreate,
     AccountFreeze,
@@ -395,7 +395,10 @@ def capture_hold(
     session: SessionDep,
     body: HoldCapture | None = None,
 ) -> Any:
-    service.capture_hold(session, hold_id, amount=body.amount if body else None)
+    try:
+        service.capture_hold(session, hold_id, amount=body.amount if body else None)
+    except HoldExpired as error:
+        _release_lapsed(session, hold_id, error)
     return _hold_public(service.get_hold(session, hold_id))
 
 
@@ -406,4 +409,16 @@ def capture_hold(
     summary="Release a hold",
 )
 def void_hold(hold_id: uuid.UUID, _operator: LedgerOperator, session: SessionDep) -> Any:
-    return _hold_public(service.void_hold(session, hold_id))
+    try:
+        return _hold_public(service.void_hold(session, hold_id))
+    except HoldExpired as error:
+        _release_lapsed(session, hold_id, error)
+
+
+def _release_lapsed(session: Session, hold_id: uuid.UUID, error: HoldExpired) -> NoReturn:
+    """An expired hold is refused; one still reserving funds releases them now (the lazy path),
+    and the refusal keeps that release."""
+    if service.get_hold(session, hold_id).status == HoldStatus.expired:
+        raise error
+    service.expire_hold(session, hold_id)
+    raise HoldLapsed(error.message, **error.params) from error

@@ -9,6 +9,7 @@ __all__ = [
     "AlreadyReversed",
     "AmountTooLarge",
     "HoldExpired",
+    "HoldLapsed",
     "HoldNotPending",
     "IdempotencyConflict",
     "InsufficientFunds",
@@ -90,6 +91,13 @@ class HoldExpired(WalletError, Conflict):
     code = "wallet/hold-expired"
     status = 409
     title = N_("The hold has expired")
+
+
+class HoldLapsed(HoldExpired):
+    """HoldExpired for a hold whose funds were released on the way (the lazy release): the
+    release is kept although the request is refused."""
+
+    keeps_changes = True
 
 
 class HoldNotPending(WalletError, Conflict):

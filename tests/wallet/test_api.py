@@ -275,6 +275,47 @@ def test_hold_idempotency_over_http(client: TestClient, session: Session) -> Non
     assert (read["balance"], read["available"]) == (100, 60)  # reserved once
 
 
+def test_capturing_or_voiding_a_lapsed_hold_releases_its_funds(
+    client: TestClient, session: Session
+) -> None:
+    """An expired hold can be neither captured nor voided (409), and meeting it releases the
+    funds it still reserved, without waiting for ``tanhui wallet expire-holds``."""
+    from wallet import service
+
+    headers = admin(session)
+    session.commit()
+    a, b = open_account(client, headers), open_account(client, headers)
+    fund(client, headers, a["id"], 100)
+    body = {
+        "debit_account_id": a["id"],
+        "credit_account_id": b["id"],
+        "expires_at": (utcnow() + timedelta(minutes=10)).isoformat(),
+        "code": "purchase",
+    }
+    ids = [
+        client.post(f"{API}/holds", json={**body, "amount": amount}, headers=headers).json()["id"]
+        for amount in (30, 50)
+    ]
+    for hold_id in ids:
+        record = service.get_hold(session, uuid.UUID(hold_id))
+        record.expires_at = utcnow() - timedelta(seconds=1)  # time passes
+        session.add(record)
+    session.commit()
+    read = client.get(f"{API}/accounts/{a['id']}", headers=headers).json()
+    assert (read["balance"], read["available"]) == (100, 20)
+    captured = client.post(f"{API}/holds/{ids[0]}/capture", json={}, headers=headers)
+    assert captured.status_code == 409 and captured.json()["type"].endswith("hold-expired")
+    assert client.get(f"{API}/accounts/{a['id']}", headers=headers).json()["available"] == 50
+    voided = client.post(f"{API}/holds/{ids[1]}/void", headers=headers)
+    assert voided.status_code == 409 and voided.json()["type"].endswith("hold-expired")
+    read = client.get(f"{API}/accounts/{a['id']}", headers=headers).json()
+    assert (read["balance"], read["available"]) == (100, 100)
+    states = [client.get(f"{API}/holds/{i}", headers=headers).json()["status"] for i in ids]
+    assert states == ["expired", "expired"]
+    session.rollback()
+    assert service.verify_ledger(session).ok
+
+
 def test_permissions(client: TestClient, session: Session) -> None:
     headers = admin(session)
     own = factories.user(session, kind=OrgKind.enterprise)

@@ -58,21 +58,25 @@ def listings_public(
     moment = now_or(now)
     open_now = listing_service.open_quantities(session, items, now=moment)
     sellers = _names(session, {item.seller_id for item in items})
+    # only the columns shown (a project row carries its whole outline)
     batches = (
-        {
-            batch.id: batch
-            for batch in session.exec(
-                select(Batch).where(col(Batch.id).in_({item.batch_id for item in items}))
+        dict(
+            session.exec(
+                select(Batch.id, Batch.serial_prefix).where(
+                    col(Batch.id).in_({item.batch_id for item in items})
+                )
             ).all()
-        }
+        )
         if items
         else {}
     )
     projects = (
         {
-            project.id: project
-            for project in session.exec(
-                select(Project).where(col(Project.id).in_({item.project_id for item in items}))
+            project_id: (code, name)
+            for project_id, code, name in session.exec(
+                select(Project.id, Project.code, Project.name).where(
+                    col(Project.id).in_({item.project_id for item in items})
+                )
             ).all()
         }
         if items
@@ -81,18 +85,17 @@ def listings_public(
     result = []
     for item in items:
         district = geo.district_by_adcode(item.district_adcode)
-        project = projects.get(item.project_id)
-        batch = batches.get(item.batch_id)
+        code, name = projects.get(item.project_id, ("", ""))
         result.append(
             ListingPublic(
                 id=item.id,
                 seller_id=item.seller_id,
                 seller=sellers.get(item.seller_id, ""),
                 batch_id=item.batch_id,
-                batch=batch.serial_prefix if batch else "",
+                batch=batches.get(item.batch_id, ""),
                 project_id=item.project_id,
-                project_code=project.code if project else "",
-                project_name=project.name if project else "",
+                project_code=code,
+                project_name=name,
                 credit_type=item.credit_type,
                 district_adcode=item.district_adcode,
                 district=district.name_zh if district else None,

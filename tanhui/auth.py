@@ -203,7 +203,9 @@ def optional_principal(
             raise TokenRejected()
         record = identity.find_api_token(session, token.strip())
         found = _principal_for_user(session, record.user_id) if record else None
-        if record is None or found is None:
+        # A token acts for the organisation it was made in: never for another one its user
+        # belongs to later.
+        if record is None or found is None or record.organisation_id != found[0].organisation_id:
             raise TokenRejected()
         record.last_used_at = utcnow()
         session.add(record)

@@ -196,6 +196,22 @@ def test_api_token_from_the_cli_works_until_revoked(
     assert client.get("/api/v1/me", headers={"Authorization": "Basic abc"}).status_code == 401
 
 
+def test_a_token_acts_only_for_the_organisation_it_was_made_in(
+    client: TestClient, session: Session
+) -> None:
+    user = factories.user(session, kind=OrgKind.enterprise)
+    token = factories.token_for(session, user)
+    other = factories.organisation(session, OrgKind.cooperative)
+    session.commit()
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/me", headers=headers).status_code == 200
+    user.organisation_id = other.id  # the person moves to another organisation
+    session.add(user)
+    session.commit()
+    moved = client.get("/api/v1/me", headers=headers)
+    assert moved.status_code == 401 and moved.json()["type"].endswith("auth/invalid-token")
+
+
 def test_tokens_are_stored_hashed(session: Session) -> None:
     user = factories.user(session)
     created = identity.create_api_token(session, user=user, name="x")

@@ -52,36 +52,33 @@ def _names(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
     }
 
 
+def _batch_prefixes(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Batch id → serial prefix (only the column shown)."""
+    if not ids:
+        return {}
+    return dict(
+        session.exec(select(Batch.id, Batch.serial_prefix).where(col(Batch.id).in_(ids))).all()
+    )
+
+
+def _project_names(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, tuple[str, str]]:
+    """Project id → (code, name): a project row carries its whole outline, not read here."""
+    if not ids:
+        return {}
+    rows = session.exec(
+        select(Project.id, Project.code, Project.name).where(col(Project.id).in_(ids))
+    ).all()
+    return {project_id: (code, name) for project_id, code, name in rows}
+
+
 def listings_public(
     session: Session, items: Sequence[Listing], *, now: datetime | None = None
 ) -> list[ListingPublic]:
     moment = now_or(now)
     open_now = listing_service.open_quantities(session, items, now=moment)
     sellers = _names(session, {item.seller_id for item in items})
-    # only the columns shown (a project row carries its whole outline)
-    batches = (
-        dict(
-            session.exec(
-                select(Batch.id, Batch.serial_prefix).where(
-                    col(Batch.id).in_({item.batch_id for item in items})
-                )
-            ).all()
-        )
-        if items
-        else {}
-    )
-    projects = (
-        {
-            project_id: (code, name)
-            for project_id, code, name in session.exec(
-                select(Project.id, Project.code, Project.name).where(
-                    col(Project.id).in_({item.project_id for item in items})
-                )
-            ).all()
-        }
-        if items
-        else {}
-    )
+    batches = _batch_prefixes(session, {item.batch_id for item in items})
+    projects = _project_names(session, {item.project_id for item in items})
     result = []
     for item in items:
         district = geo.district_by_adcode(item.district_adcode)
@@ -147,8 +144,8 @@ def bank_instructions(order: Order) -> BankInstructions | None:
 
 def order_public(session: Session, order: Order) -> OrderPublic:
     lines = orders.lines_of(session, order.id)
-    batches = {line.batch_id: session.get(Batch, line.batch_id) for line in lines}
-    projects = {line.project_id: session.get(Project, line.project_id) for line in lines}
+    batches = _batch_prefixes(session, {line.batch_id for line in lines})
+    projects = _project_names(session, {line.project_id for line in lines})
     return OrderPublic(
         id=order.id,
         number=order.number,
@@ -172,8 +169,8 @@ def order_public(session: Session, order: Order) -> OrderPublic:
                 id=line.id,
                 listing_id=line.listing_id,
                 batch_id=line.batch_id,
-                batch=(batch.serial_prefix if (batch := batches.get(line.batch_id)) else ""),
-                project_code=(project.code if (project := projects.get(line.project_id)) else ""),
+                batch=batches.get(line.batch_id, ""),
+                project_code=projects.get(line.project_id, ("", ""))[0],
                 credit_type=line.credit_type,
                 quantity_t=line.quantity_t,
                 price_fen_per_t=line.price_fen_per_t,

@@ -83,8 +83,11 @@ def record(
     ``actor`` names who acted (``user:<id>``, ``resident:<id>``, ``system:<job>``); ``action`` is
     a dotted verb (``project.certified``); ``payload`` is what changed, as JSON-safe values.
     """
-    _ensure_head(session)
-    head = session.exec(select(AuditHead).where(col(AuditHead.id) == 1).with_for_update()).one()
+    locking = select(AuditHead).where(col(AuditHead.id) == 1).with_for_update()
+    head = session.exec(locking).first()
+    if head is None:  # the very first record
+        _ensure_head(session)
+        head = session.exec(locking).one()
     seq = head.seq + 1
     occurred_at = utcnow()
     payload_json = canonical_json(payload or {}).decode("utf-8")

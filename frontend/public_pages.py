@@ -200,7 +200,7 @@ def project_page(
     certificate_ids: list[str] = []
     for batch in issuance.batches_of_project(session, project.id):
         located = public.locate(session, batch.serial_prefix)
-        batches.append((batch, located.parts))
+        batches.append((batch, located.parts, located.truncated))
         certificate_ids += [p.certificate_id for p in located.parts if p.certificate_id]
     retired = []
     for certificate_id in dict.fromkeys(certificate_ids):

@@ -6,12 +6,13 @@ import json
 import re
 import uuid
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlmodel import Session
 
 from registry.models import Project, ProjectStatus, ProjectType, RetirementPurpose
-from registry.service import issuance, retirements
+from registry.service import issuance, public, retirements
 from registry.service.households import household_owner
 from tests.frontend.conftest import HTML, Faces
 from tests.registry import helpers
@@ -97,6 +98,19 @@ def test_project_page_shows_mrv_certification_serials_and_retirements(
     assert f'href="/verify/{certificate_id}"' in text_
     assert "湖州绿能制造有限公司" in text_
     assert 'class="map"' in text_
+
+
+def test_project_page_says_when_a_batch_has_more_blocks_than_it_shows(
+    client: TestClient, session: Session, faces: Faces, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project, _ = _issued_and_retired(session, faces)
+    page = client.get(f"/projects/{project.code}", headers={"Accept-Language": "en"})
+    assert "Only the first" not in page.text
+    monkeypatch.setattr(public, "MAX_SERIAL_PARTS", 1)  # the batch has a retired and a held block
+    page = client.get(f"/projects/{project.code}", headers={"Accept-Language": "en"})
+    assert page.status_code == 200
+    assert "Only the first 1 serial blocks of this batch are shown" in page.text
+    assert f"/api/v1/registry/serials/THC-BAM-{project.code}-2024-001-000001-001000" in page.text
 
 
 def test_verify_page_checks_the_signature_server_side(

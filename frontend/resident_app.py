@@ -157,9 +157,11 @@ def manifest(request: Request) -> Response:
 
 @router.get("/sw.js")
 def service_worker() -> Response:
-    """Served under /app so that its scope is the app."""
+    """Served under /app so that its scope is the app. Its path alone would allow the scope
+    ``/app/`` only; ``Service-Worker-Allowed`` lets it also control ``/app`` itself, the page
+    the app opens on (without it the browser refuses the registration)."""
     return FileResponse(
         STATIC_DIR / "js" / "sw.js",
         media_type="text/javascript",
-        headers={"Cache-Control": "no-cache"},
+        headers={"Cache-Control": "no-cache", "Service-Worker-Allowed": "/app"},
     )

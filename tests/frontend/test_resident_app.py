@@ -89,6 +89,7 @@ def test_manifest_and_service_worker_make_it_installable(client: TestClient) -> 
     worker = client.get("/app/sw.js")
     assert worker.status_code == 200 and "caches" in worker.text
     assert worker.headers["content-type"].startswith("text/javascript")
+    assert worker.headers["service-worker-allowed"] == "/app"  # app.js registers scope /app
 
 
 def test_settings_need_a_resident(client: TestClient) -> None:

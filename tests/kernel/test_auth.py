@@ -212,6 +212,34 @@ def test_a_token_acts_only_for_the_organisation_it_was_made_in(
     assert moved.status_code == 401 and moved.json()["type"].endswith("auth/invalid-token")
 
 
+def test_a_tokens_last_use_is_recorded_without_a_write_per_request(
+    client: TestClient, session: Session
+) -> None:
+    user = factories.user(session, kind=OrgKind.enterprise)
+    token = factories.token_for(session, user)
+    session.commit()
+    headers = {"Authorization": f"Bearer {token}"}
+
+    def last_used() -> object:
+        value = session.execute(text("SELECT last_used_at FROM api_token")).scalar_one()
+        session.rollback()  # end the read (on SQLite a transaction holds the write lock)
+        return value
+
+    assert last_used() is None
+    assert client.get("/api/v1/me", headers=headers).status_code == 200
+    first = last_used()
+    assert first is not None
+    assert client.get("/api/v1/me", headers=headers).status_code == 200
+    assert last_used() == first  # within five minutes: not written again
+    session.execute(
+        text("UPDATE api_token SET last_used_at = :at"), {"at": utcnow() - timedelta(minutes=6)}
+    )
+    session.commit()
+    stale = last_used()
+    assert client.get("/api/v1/me", headers=headers).status_code == 200
+    assert last_used() != stale
+
+
 def test_tokens_are_stored_hashed(session: Session) -> None:
     user = factories.user(session)
     created = identity.create_api_token(session, user=user, name="x")

@@ -895,6 +895,7 @@ def cooperative_statement(
         sold_t=statement.sold_t,
         revenue_fen=statement.revenue_fen,
         households_fen=statement.households_fen,
+        rewards_fund_fen=statement.rewards_fund_fen,
         compensation_fen=statement.compensation_fen,
         sales=[SaleRowPublic(**row.__dict__) for row in statement.sales],
         households=[

@@ -61,6 +61,7 @@ class PayoutKind(StrEnum):
     fee = "fee"
     cooperative = "cooperative"
     household = "household"
+    rewards_fund = "rewards_fund"  # a residents' (RES) line: the seller's share funds rewards
 
 
 class CaseStatus(StrEnum):

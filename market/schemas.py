@@ -316,6 +316,9 @@ class SaleRowPublic(BaseModel):
     fee_fen: int
     cooperative_fen: int
     households_fen: int
+    rewards_fund_fen: int = Field(
+        default=0, description="a residents' pool line: the seller's share, to the rewards fund"
+    )
 
 
 class HouseholdTotalPublic(BaseModel):
@@ -342,6 +345,9 @@ class CooperativeStatementPublic(BaseModel):
     sold_t: int
     revenue_fen: int
     households_fen: int
+    rewards_fund_fen: int = Field(
+        default=0, description="sales of residents' pool batches paid into the rewards fund"
+    )
     compensation_fen: int
     sales: list[SaleRowPublic]
     households: list[HouseholdTotalPublic]

@@ -14,6 +14,7 @@ from market.rewards.models import RedemptionStatus, Reward, RewardKind
 from market.rewards.schemas import (
     OffsetSharePublic,
     RedemptionCreate,
+    ReimbursementPublic,
     RewardCreate,
     RewardList,
     RewardPublic,
@@ -23,6 +24,7 @@ from market.rewards.schemas import (
     VoucherPublic,
 )
 from market.rewards.service import catalogue, offsets, qr, redemptions
+from market.service import rewards_fund
 from tanhui.api import IdempotencyKey, problems, run_idempotent
 from tanhui.auth import CurrentResident, CurrentUser, MissingPermission, Principal, SessionDep
 from tanhui.i18n import N_
@@ -321,9 +323,18 @@ def confirm_voucher(body: VoucherConfirm, principal: CurrentUser, session: Sessi
     reward = catalogue.get_reward(session, redemption.reward_id)
     sponsor = session.get(Organisation, reward.sponsor_id)
     assert sponsor is not None
-    return voucher_public(
+    answer = voucher_public(
         session, redemptions.VoucherView(redemption, reward, sponsor), with_code=False
     )
+    paid = rewards_fund.reimbursement_of(session, redemption.id)
+    if paid is not None:
+        answer.reimbursement = ReimbursementPublic(
+            amount_fen=paid.total_fen,
+            from_fund_fen=paid.from_fund_fen,
+            from_platform_fen=paid.from_platform_fen,
+            journal_entry_id=paid.entry_id,
+        )
+    return answer
 
 
 @router.get(

@@ -17,7 +17,13 @@ class RewardCreate(BaseModel):
     title_en: str = Field(default="", max_length=120)
     description: str = Field(default="", max_length=500)
     points_price: int = Field(ge=1, le=10_000_000)
-    value_fen: int | None = Field(default=None, ge=0)
+    value_fen: int | None = Field(
+        default=None,
+        ge=0,
+        le=10_000_000,
+        description="face value in fen; a platform voucher with one is honoured by any merchant, "
+        "reimbursed from the residents' rewards fund",
+    )
     stock: int | None = Field(default=None, ge=0, description="null: unlimited")
     valid_days: int = Field(default=30, ge=1, le=366)
     offset_grams: int | None = Field(default=None, gt=0, le=1_000_000)
@@ -62,6 +68,15 @@ class OffsetSharePublic(BaseModel):
     certificate_id: str | None = Field(description="null until the shares fill a whole tonne")
 
 
+class ReimbursementPublic(BaseModel):
+    """What the merchant that honoured a platform voucher was paid (ADR 0059)."""
+
+    amount_fen: int
+    from_fund_fen: int = Field(description="from the residents' rewards fund")
+    from_platform_fen: int = Field(description="from the platform's own account")
+    journal_entry_id: uuid.UUID
+
+
 class VoucherPublic(BaseModel):
     id: uuid.UUID
     reward_id: uuid.UUID
@@ -77,6 +92,11 @@ class VoucherPublic(BaseModel):
     resolved_at: datetime | None
     qr_svg: str | None = Field(description="URL of the QR code image (SVG)")
     offset: OffsetSharePublic | None
+    reimbursement: ReimbursementPublic | None = Field(
+        default=None,
+        description="a platform voucher honoured by a merchant: the face value paid to it "
+        "(in the merchant's confirmation answer only)",
+    )
 
 
 class VoucherList(BaseModel):

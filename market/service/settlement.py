@@ -18,6 +18,10 @@ The arithmetic, to the fen (every fen of the price lands somewhere):
    then apportioned by largest remainder (ties by household id), so no household is off by more
    than one fen from its exact share.
 5. The seller gets ``net − Σ households``: the seller absorbs the rounding remainder.
+
+A line of a residents' (RES) project is the residents' pooled reductions: its seller's share goes
+to the residents' rewards fund (``system:rewards_fund``) instead of the pool operator's account,
+in the same entry, and its payout row says so (``rewards_fund``, ADR 0059).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from market.models import (
     PayoutKind,
 )
 from market.service import listings as listing_service
+from market.service import rewards_fund
 from market.service.common import (
     BASIS_POINTS,
     clearing_account,
@@ -177,6 +182,9 @@ def settle(
 
     clearing = clearing_account(session)
     fees = fees_account(session)
+    residents_lines = {
+        line.id for line in lines if rewards_fund.is_residents_project(session, line.project_id)
+    }
     for line in lines:
         listing = listings[line.listing_id]
         batch = batches[line.batch_id]
@@ -190,12 +198,17 @@ def settle(
         split = split_line(line.amount_fen, fee_bp, _households_of(session, line.project_id))
         splits.append((line, split))
         add(clearing, fees, split.fee_fen)
-        add(clearing, cny_account(session, seller), split.seller_fen)
+        seller_cny = (
+            rewards_fund.fund_account(session)
+            if line.id in residents_lines
+            else cny_account(session, seller)
+        )
+        add(clearing, seller_cny, split.seller_fen)
         for household_id, amount in sorted(split.households.items(), key=lambda i: str(i[0])):
             add(clearing, cny_account(session, household_owner(household_id)), amount)
 
     entry_id = _post(session, order, transfers, serials)
-    _record_payouts(session, order, listings, splits, entry_id)
+    _record_payouts(session, order, listings, splits, entry_id, residents_lines)
     order.fee_fen = sum(split.fee_fen for _, split in splits)
     order.status = OrderStatus.settled
     order.settled_at = moment
@@ -219,6 +232,7 @@ def settle(
             "fee_fen": order.fee_fen,
             "journal_entry": str(entry_id),
             "households_fen": sum(sum(s.households.values()) for _, s in splits),
+            "rewards_fund_fen": sum(s.seller_fen for ln, s in splits if ln.id in residents_lines),
         },
     )
     return order
@@ -265,6 +279,7 @@ def _record_payouts(
     listings: Mapping[uuid.UUID, Listing],
     splits: Sequence[tuple[OrderLine, LineSplit]],
     entry_id: uuid.UUID,
+    residents_lines: set[uuid.UUID],
 ) -> None:
     for line, split in splits:
         seller_id = listings[line.listing_id].seller_id
@@ -279,7 +294,9 @@ def _record_payouts(
             Payout(
                 order_id=order.id,
                 line_id=line.id,
-                kind=PayoutKind.cooperative,
+                kind=PayoutKind.rewards_fund
+                if line.id in residents_lines
+                else PayoutKind.cooperative,
                 cooperative_id=seller_id,
                 amount_fen=split.seller_fen,
                 journal_entry_id=entry_id,

@@ -92,6 +92,7 @@ class SaleRow:
     fee_fen: int
     cooperative_fen: int
     households_fen: int
+    rewards_fund_fen: int = 0  # a residents' pool line: the seller's share funds rewards
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,10 @@ class CooperativeStatement:
     def households_fen(self) -> int:
         return sum(row.households_fen for row in self.sales)
 
+    @property
+    def rewards_fund_fen(self) -> int:
+        return sum(row.rewards_fund_fen for row in self.sales)
+
 
 def cooperative_statement(
     session: Session, *, actor: Actor, cooperative_id: uuid.UUID | None = None
@@ -185,6 +190,9 @@ def cooperative_statement(
                     p.amount_fen for p in parts if p.kind == PayoutKind.cooperative
                 ),
                 households_fen=sum(p.amount_fen for p in parts if p.kind == PayoutKind.household),
+                rewards_fund_fen=sum(
+                    p.amount_fen for p in parts if p.kind == PayoutKind.rewards_fund
+                ),
             )
         )
     sales: dict[uuid.UUID, int] = {}

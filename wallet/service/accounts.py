@@ -46,6 +46,8 @@ SYSTEM_ACCOUNTS: dict[str, tuple[int | None, int]] = {
     "retirement": (0, 1),
     "compensation_fund": (0, 1),
     "points_redemption": (0, 1),
+    "rewards_fund": (0, 1),  # residents' rewards fund: the pool batch's proceeds (ADR 0059)
+    "operating": (None, 1),  # the platform's own money: tops up rewards the fund cannot cover
 }
 
 OWNER_KINDS = ("org", "resident", "household", "system")
@@ -338,6 +340,21 @@ def owner_totals(session: Session, *, owner_prefix: str, asset: str) -> OwnerTot
         )
     ).one()
     return OwnerTotals(accounts_credited=int(row[0] or 0), posted_credits=int(row[1] or 0))
+
+
+def locked_balance(session: Session, account_id: uuid.UUID) -> Balance:
+    """The account's balances with its balance rows locked until the transaction ends, so that
+    what it reads stays true for an entry posted next in the same transaction (e.g. "debit what
+    is there, up to N"). Rows are locked in the engine's order (shard), so this cannot deadlock
+    with a posting on the same account."""
+    account = get_account(session, account_id)
+    session.execute(
+        sa_select(_BALANCE.c.shard)
+        .where(_BALANCE.c.account_id == account_id)
+        .order_by(_BALANCE.c.shard)
+        .with_for_update()
+    ).all()
+    return balances_of(session, [account])[account.id]
 
 
 def balances_of(session: Session, accounts: list[Account]) -> dict[uuid.UUID, Balance]:

@@ -290,6 +290,15 @@ def get_entry(session: Session, entry_id: uuid.UUID) -> JournalEntry:
     return entry
 
 
+def find_entry_by_key(session: Session, *, scope: str, idempotency_key: str) -> JournalEntry | None:
+    """The entry posted with ``idempotency_key`` in ``scope``, if any (the unique index)."""
+    return session.exec(
+        select(JournalEntry)
+        .where(col(JournalEntry.scope) == scope)
+        .where(col(JournalEntry.idempotency_key) == idempotency_key)
+    ).first()
+
+
 def entry_postings(session: Session, entry_id: uuid.UUID) -> list[Posting]:
     return list(
         session.exec(

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from tanhui.errors import InvalidInput
 from tanhui.i18n import N_
-from wallet.models import JournalEntry, Posting
+from wallet.models import JournalEntry, Layer, Posting, Side
 from wallet.service.accounts import get_account
 
 DEFAULT_PAGE_SIZE = 100
@@ -57,6 +58,59 @@ class PostingLine:
 class PostingPage:
     items: list[PostingLine]
     next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class CodeTotals:
+    """What one business code (``settlement``, ``reward_reimbursement``…) posted on an account."""
+
+    code: str
+    debits: int
+    credits: int
+    entries: int
+
+
+def totals_by_code(session: Session, account_id: uuid.UUID) -> dict[str, CodeTotals]:
+    """The account's posted debits and credits summed per entry code, and how many entries
+    posted them: one aggregate query (a transparency figure straight from the journal)."""
+    get_account(session, account_id)
+    rows = session.exec(
+        select(
+            JournalEntry.code,
+            Posting.side,
+            func.coalesce(func.sum(Posting.amount), 0),
+            func.count(func.distinct(Posting.entry_id)),
+        )
+        .join(JournalEntry, col(JournalEntry.id) == col(Posting.entry_id))
+        .where(col(Posting.account_id) == account_id)
+        .where(col(Posting.layer) == Layer.posted)
+        .group_by(col(JournalEntry.code), col(Posting.side))
+    ).all()
+    sums: dict[str, list[int]] = {}
+    entries: dict[str, int] = {}
+    for code, side, amount, count in rows:
+        slot = sums.setdefault(code, [0, 0])
+        slot[0 if side == Side.debit else 1] += int(amount or 0)
+        entries[code] = max(entries.get(code, 0), int(count or 0))
+    return {
+        code: CodeTotals(code=code, debits=pair[0], credits=pair[1], entries=entries[code])
+        for code, pair in sums.items()
+    }
+
+
+def count_entries(session: Session, *, account_ids: Iterable[uuid.UUID], code: str) -> int:
+    """How many posted entries of ``code`` touched any of the accounts (each entry once)."""
+    wanted = list(account_ids)
+    if not wanted:
+        return 0
+    count = session.exec(
+        select(func.count(func.distinct(Posting.entry_id)))
+        .join(JournalEntry, col(JournalEntry.id) == col(Posting.entry_id))
+        .where(col(Posting.account_id).in_(wanted))
+        .where(col(Posting.layer) == Layer.posted)
+        .where(col(JournalEntry.code) == code)
+    ).one()
+    return int(count or 0)
 
 
 def _cursor_value(cursor: str | None) -> int:

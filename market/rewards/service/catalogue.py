@@ -15,6 +15,7 @@ from tanhui.models import Organisation, OrgKind
 GRAMS_PER_TONNE = 1_000_000
 MAX_POINTS_PRICE = 10_000_000
 MAX_VALID_DAYS = 366
+MAX_VALUE_FEN = 10_000_000  # a voucher's face value: 100,000 CNY at most
 SPONSOR_KINDS = (OrgKind.merchant, OrgKind.platform, OrgKind.data_partner, OrgKind.enterprise)
 
 
@@ -49,6 +50,12 @@ def create_reward(
             N_("The price must be between 1 and {maximum} points."),
             maximum=MAX_POINTS_PRICE,
             errors=[{"field": "points_price", "message": "out of range"}],
+        )
+    if value_fen is not None and not 0 <= value_fen <= MAX_VALUE_FEN:
+        raise InvalidReward(
+            N_("The face value must be between 0 and {maximum} fen."),
+            maximum=MAX_VALUE_FEN,
+            errors=[{"field": "value_fen", "message": "out of range"}],
         )
     if stock is not None and stock < 0:
         raise InvalidReward(N_("The stock cannot be negative."))

@@ -4,6 +4,11 @@ the merchant (the hold is captured), or cancelled or expired (the hold is releas
 Concurrent redemptions can never spend more points than the resident has: each one reserves its
 points with a wallet hold, and the ledger checks holds against the balance under a row lock
 (pending debits count against the floor). Limited stock is claimed with one conditional update.
+
+A merchant's voucher is honoured by that merchant alone, and the merchant funds it. A platform
+voucher with a face value (a voucher or bus-fare coupon) is honoured by any merchant or data
+partner, and the merchant that honours it is reimbursed the face value in the same transaction:
+from the residents' rewards fund as far as it goes, the rest from the platform (ADR 0059).
 """
 
 from __future__ import annotations
@@ -33,10 +38,11 @@ from market.rewards.models import (
     RewardKind,
 )
 from market.rewards.service import catalogue, offsets
+from market.service import rewards_fund
 from tanhui import audit, pii
 from tanhui.db import utcnow
 from tanhui.i18n import N_
-from tanhui.models import Organisation, Resident
+from tanhui.models import Organisation, OrgKind, Resident
 from wallet.errors import HoldExpired, InsufficientFunds
 
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read aloud at a till
@@ -46,6 +52,39 @@ HOLD_CODE = "points_redemption"
 MAX_EXPIRIES_PER_CALL = 500
 
 _REWARD = Reward.__table__  # type: ignore[attr-defined]
+
+# Who may honour a platform voucher with a face value, and which rewards are honoured that way.
+HONOURING_KINDS = frozenset({OrgKind.merchant, OrgKind.data_partner})
+REIMBURSED_KINDS = frozenset({RewardKind.voucher, RewardKind.bus_coupon})
+
+
+def platform_funded(session: Session, reward: Reward) -> bool:
+    """A platform voucher with a face value: any merchant honours it and is reimbursed."""
+    if reward.kind not in REIMBURSED_KINDS or not reward.value_fen or reward.value_fen <= 0:
+        return False
+    sponsor = session.get(Organisation, reward.sponsor_id)
+    return sponsor is not None and sponsor.kind == OrgKind.platform
+
+
+def may_honour(session: Session, reward: Reward, organisation: Organisation | None) -> bool:
+    """The sponsor honours its own vouchers; merchants and data partners also honour the
+    platform's vouchers with a face value."""
+    if organisation is None:
+        return False
+    if organisation.id == reward.sponsor_id:
+        return True
+    return organisation.kind in HONOURING_KINDS and platform_funded(session, reward)
+
+
+def _reimbursed_merchant(
+    session: Session, reward: Reward, organisation: Organisation | None
+) -> Organisation | None:
+    """The organisation to reimburse for honouring this voucher, if any."""
+    if organisation is None or organisation.id == reward.sponsor_id:
+        return None
+    if organisation.kind not in HONOURING_KINDS or not platform_funded(session, reward):
+        return None
+    return organisation
 
 
 @dataclass(frozen=True)
@@ -226,8 +265,7 @@ def confirm(
     moment = now or utcnow()
     redemption = find_by_code(session, code)
     reward = catalogue.get_reward(session, redemption.reward_id)
-    ours = organisation is not None and organisation.id == reward.sponsor_id
-    if not ours and not is_platform_admin:
+    if not may_honour(session, reward, organisation) and not is_platform_admin:
         raise UnknownVoucher(N_("No voucher with this code."))
     if redemption.status == RedemptionStatus.confirmed:
         raise VoucherUsed(
@@ -249,13 +287,31 @@ def confirm(
     redemption.resolved_at = moment
     session.add(redemption)
     session.flush()
+    payload: dict[str, object] = {"reward": str(reward.id), "points": redemption.points}
+    merchant = _reimbursed_merchant(session, reward, organisation)
+    if merchant is not None and reward.value_fen:
+        paid = rewards_fund.reimburse(
+            session,
+            redemption_id=redemption.id,
+            reward_id=reward.id,
+            merchant_id=merchant.id,
+            value_fen=reward.value_fen,
+        )
+        if paid is not None:
+            payload.update(
+                honoured_by=str(merchant.id),
+                reimbursed_fen=paid.total_fen,
+                from_fund_fen=paid.from_fund_fen,
+                from_platform_fen=paid.from_platform_fen,
+                journal_entry=str(paid.entry_id),
+            )
     audit.record(
         session,
         actor=actor,
         action="rewards.voucher.confirmed",
         subject_type="redemption",
         subject_id=redemption.id,
-        payload={"reward": str(reward.id), "points": redemption.points},
+        payload=payload,
     )
     return redemption
 
@@ -348,7 +404,7 @@ def lookup(
     if redemption is None:
         raise UnknownVoucher(N_("No voucher with this code."))
     reward = catalogue.get_reward(session, redemption.reward_id)
-    if not is_platform_admin and (organisation is None or organisation.id != reward.sponsor_id):
+    if not is_platform_admin and not may_honour(session, reward, organisation):
         raise UnknownVoucher(N_("No voucher with this code."))
     sponsor = session.get(Organisation, reward.sponsor_id)
     assert sponsor is not None

@@ -20,6 +20,7 @@ from frontend.points_pages import COMMON
 from frontend.templating import page_locale, render
 from market.rewards.models import RewardKind
 from market.rewards.service import catalogue, redemptions
+from market.service import rewards_fund
 from tanhui.auth import MissingPermission, OptionalPrincipal, Principal, SessionDep
 from tanhui.errors import DomainError, InvalidInput
 from tanhui.i18n import N_
@@ -59,6 +60,7 @@ def _page(
     *,
     result: redemptions.VoucherView | None = None,
     confirmed: bool = False,
+    reimbursement: rewards_fund.Reimbursement | None = None,
     errors: dict[str, str] | None = None,
     form: dict[str, str] | None = None,
     status_code: int = 200,
@@ -78,6 +80,7 @@ def _page(
             "vouchers": vouchers,
             "result": result,
             "confirmed": confirmed,
+            "reimbursement": reimbursement,
             "errors": errors or {},
             "form": form or {},
             "kinds": [kind.value for kind in RewardKind if kind != RewardKind.offset],
@@ -171,7 +174,14 @@ def confirm(
         session, code=code, organisation=checked.organisation, is_platform_admin=True
     )
     assert view.redemption.id == redemption.id
-    return _page(request, checked, session, result=view, confirmed=True)
+    return _page(
+        request,
+        checked,
+        session,
+        result=view,
+        confirmed=True,
+        reimbursement=rewards_fund.reimbursement_of(session, redemption.id),
+    )
 
 
 @router.post("/rewards", response_class=HTMLResponse)

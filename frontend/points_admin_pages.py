@@ -17,6 +17,7 @@ from frontend.forms import errors_by_field
 from frontend.navigation import ADMIN_LINKS
 from frontend.points_pages import COMMON
 from frontend.templating import page_locale, render
+from market.service import rewards_fund
 from mrv.inclusive import SPECS
 from registry.inclusion.models import PartnerKeyKind
 from registry.inclusion.service import methodologies, partners, pooling
@@ -51,6 +52,7 @@ def _page(
             "partners": listed,
             "rows": methodologies.methodology_rows(table),
             "pools": pooling.list_pools(session),
+            "fund": rewards_fund.summary(session),
             "scenarios": SCENARIOS,
             "secret": secret,
             "errors": errors or {},

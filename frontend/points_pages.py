@@ -20,6 +20,7 @@ from frontend.resident_app import HOME_SECTIONS
 from frontend.templating import page_locale, render
 from market.rewards.models import RedemptionStatus
 from market.rewards.service import catalogue, offsets, qr, redemptions
+from market.service import rewards_fund
 from mrv.inclusive import SCENARIO_LABELS, SPECS, UNIT_LABELS, Scenario, Unit
 from registry.inclusion.service import pooling, receipts, residents
 from tanhui.auth import OptionalPrincipal, Principal, SessionDep
@@ -315,7 +316,11 @@ def pool_page(request: Request, principal: OptionalPrincipal, session: SessionDe
     return render(
         request,
         "app/points/pool.html",
-        {"contributions": pooling.contributions_of(session, resident.id), **COMMON},
+        {
+            "contributions": pooling.contributions_of(session, resident.id),
+            "fund": rewards_fund.summary(session),
+            **COMMON,
+        },
         principal=principal,
     )
 

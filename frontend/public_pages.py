@@ -20,6 +20,7 @@ from sqlmodel import Session
 
 from frontend import labels, maps, reports, stats
 from frontend.templating import page_locale, render
+from market.service import rewards_fund
 from mrv.inclusive import BUILTIN_POINTS_RATES, BUILTIN_VERSIONS, SCENARIO_LABELS, UNIT_LABELS
 from mrv.methodologies import all_methodologies
 from registry import certificates as documents
@@ -238,6 +239,9 @@ def project_page(
             "issued_t": totals[0],
             "retired_t": totals[1],
             "parcel_count": projects.parcel_count(session, project.id),
+            "fund": rewards_fund.summary(session)
+            if project.type == ProjectType.residents
+            else None,
         },
         principal=principal,
     )

@@ -74,9 +74,14 @@ def reimburse(
     """Pay ``merchant_id`` the face value of the voucher it honoured: from the fund as far as its
     balance goes (read with the fund's balance row locked, so concurrent confirmations cannot
     both count the same money), the rest from the platform's operating account. One entry; a
-    second call for the same redemption returns the first entry (idempotency key)."""
+    second call for the same redemption returns the first payment and moves nothing."""
     if value_fen <= 0:
         return None
+    # Once paid, the answer is the first payment: the split depends on the fund's balance at the
+    # time, so a second call would otherwise be a different request under the same key.
+    earlier = reimbursement_of(session, redemption_id)
+    if earlier is not None:
+        return earlier
     fund = fund_account(session)
     available = max(0, wallet.locked_balance(session, fund).available)
     from_fund = min(available, value_fen)

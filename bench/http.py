@@ -370,23 +370,14 @@ def _paced(label: str, target: str, script: str, folder: Path) -> Result:
     between its requests for its share of the cycle minus the mean latency, measured by a short
     calibration run (wrk's Lua has no clock, so the pause is fixed per run)."""
     cycle_ms = PACED_CONNECTIONS * 1000 / RATE
-    pause = max(0, int(cycle_ms - 2))
-    calibration = _wrk(
-        target,
-        script + PACING.format(pause=pause),
-        folder,
-        connections=PACED_CONNECTIONS,
-        seconds=CALIBRATION_SECONDS,
-    )
+
+    def run(pause: int, seconds: int) -> str:
+        paced_script = script + PACING.format(pause=pause)
+        return _wrk(target, paced_script, folder, connections=PACED_CONNECTIONS, seconds=seconds)
+
+    calibration = run(max(0, int(cycle_ms - 2)), CALIBRATION_SECONDS)
     mean = _ms(re.search(r"Latency\s+(\S+)", calibration).group(1))  # type: ignore[union-attr]
-    pause = max(0, int(cycle_ms - mean))
-    paced = _wrk(
-        target,
-        script + PACING.format(pause=pause),
-        folder,
-        connections=PACED_CONNECTIONS,
-        seconds=SECONDS,
-    )
+    paced = run(max(0, int(cycle_ms - mean)), SECONDS)
     return _parse(label, f"~{RATE} req/s", paced)
 
 

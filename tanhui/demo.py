@@ -101,6 +101,7 @@ def seed(session: Session, progress: Progress) -> list[DemoLogin]:
     registry.demo.seed(session, progress)
     market.rewards.demo.seed(session, progress)
     market.demo.seed(session, progress)
+    market.rewards.demo.honour_platform_voucher(session, progress)  # the pool sale's fund pays
     return logins
 
 

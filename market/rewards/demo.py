@@ -1,5 +1,6 @@
 """Rewards in the Huzhou demo: the B&B union's vouchers, the bus group's fare coupons, the
-platform's tree planting and "offset me" (shares of two Anji bamboo tonnes the platform holds),
+platform's tree planting, its green-travel voucher honoured by any merchant (reimbursed from the
+residents' rewards fund) and "offset me" (shares of two Anji bamboo tonnes the platform holds),
 and the demo resident's vouchers: one to show at the till, one already used.
 
 Runs after the registry's and carbon inclusion's demo seeds (it calls the latter). Idempotent.
@@ -20,6 +21,8 @@ from tanhui.models import Organisation
 Progress = Callable[[str], None]
 PLATFORM = "碳惠平台运营（演示）"
 DEMO_PHONE = "+8613800000001"
+PLATFORM_VOUCHER = "碳惠平台低碳出行 5 元通用券"
+FUND_DEMO_PHONE = "+8613800000002"  # 王阿姨: the demo resident's own points stay as they are
 
 
 def _org(session: Session, name: str) -> Organisation | None:
@@ -107,6 +110,20 @@ def seed(session: Session, progress: Progress) -> None:
             actor="system:demo",
         ),
     ]
+    made.append(
+        catalogue.create_reward(
+            session,
+            sponsor=platform,
+            kind=RewardKind.voucher,
+            title=PLATFORM_VOUCHER,
+            title_en="Tanhui green travel: 5 CNY off at any partner merchant",
+            description="联盟内任一商户均可核销；商户由居民权益基金（不足时由平台）按面值结算。",
+            points_price=50,
+            value_fen=500,
+            stock=1_000,
+            actor="system:demo",
+        )
+    )
     batch_id = _offset_batch(session, platform)
     if batch_id is not None:
         made.append(
@@ -131,3 +148,30 @@ def seed(session: Session, progress: Progress) -> None:
     redemptions.confirm(session, code=meal.code, organisation=bnb, actor="system:demo")
     redemptions.redeem(session, resident=resident, reward_id=made[2].id)
     progress("  rewards: the demo resident holds a bus coupon and used a meal voucher")
+
+
+def honour_platform_voucher(session: Session, progress: Progress) -> None:
+    """After the market's demo sold a tonne of the residents' pool: a resident's platform
+    voucher honoured by the B&B union, reimbursed from the residents' rewards fund. Runs once."""
+    from market.rewards.errors import RewardsError
+    from market.service import rewards_fund
+
+    if rewards_fund.summary(session).rewards_reimbursed:
+        return
+    reward = session.exec(select(Reward).where(col(Reward.title) == PLATFORM_VOUCHER)).first()
+    bnb = _org(session, inclusion_demo.BNB)
+    resident = identity.find_resident_by_phone(session, FUND_DEMO_PHONE)
+    if reward is None or bnb is None or resident is None:
+        return
+    try:
+        voucher = redemptions.redeem(session, resident=resident, reward_id=reward.id)
+    except RewardsError as error:
+        progress(f"  rewards: no platform voucher redeemed ({error})")
+        return
+    redemptions.confirm(session, code=voucher.code, organisation=bnb, actor="system:demo")
+    fund = rewards_fund.summary(session)
+    progress(
+        f"  rewards fund: {fund.from_sales_fen / 100:.2f} CNY from the residents' pool sale,"
+        f" {fund.paid_for_rewards_fen / 100:.2f} CNY paid to the B&B union for a platform voucher,"
+        f" {fund.balance_fen / 100:.2f} CNY left"
+    )

@@ -41,6 +41,7 @@ ENTRY_CODES = (
     "adjustment",
     "reversal",
     "collection_payment",
+    "reward_reimbursement",
 )
 
 

@@ -497,6 +497,16 @@ INVARIANTS = {
         WHERE NOT ((r.status = 'issued' AND h.status = 'pending')
                 OR (r.status = 'confirmed' AND h.status = 'captured')
                 OR (r.status IN ('cancelled', 'expired') AND h.status IN ('voided', 'expired')))""",
+    "a residents' (RES) line's seller share goes to the rewards fund, other lines' never": """
+        SELECT p.id FROM market_payout p
+        JOIN market_order_line ol ON ol.id = p.line_id
+        JOIN registry_project pr ON pr.id = ol.project_id
+        WHERE (pr.type = 'residents' AND p.kind = 'cooperative')
+           OR (pr.type <> 'residents' AND p.kind = 'rewards_fund')""",
+    "a reimbursed voucher was confirmed": """
+        SELECT e.id FROM wallet_entry e WHERE e.code = 'reward_reimbursement'
+        AND NOT EXISTS (SELECT 1 FROM rewards_redemption r WHERE r.status = 'confirmed'
+                        AND e.idempotency_key = 'reward_reimbursement:' || CAST(r.id AS TEXT))""",
     "an idempotency claim is never left without its answer": """
         SELECT id FROM idempotency_record WHERE status_code IS NULL OR response_body IS NULL""",
 }

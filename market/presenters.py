@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from market.models import (
@@ -43,15 +44,6 @@ def verify_url(certificate_id: str) -> str:
     return f"{get_settings().base_url.rstrip('/')}/verify/{certificate_id}"
 
 
-def _names(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
-    if not ids:
-        return {}
-    return {
-        org.id: org.name
-        for org in session.exec(select(Organisation).where(col(Organisation.id).in_(ids))).all()
-    }
-
-
 def _batch_prefixes(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
     """Batch id → serial prefix (only the column shown)."""
     if not ids:
@@ -71,25 +63,46 @@ def _project_names(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, tup
     return {project_id: (code, name) for project_id, code, name in rows}
 
 
+def _listing_labels(
+    session: Session, ids: set[uuid.UUID]
+) -> dict[uuid.UUID, tuple[str, str, str, str]]:
+    """Listing id → (seller's name, batch serial prefix, project code, project name), in one
+    query of only the columns shown."""
+    if not ids:
+        return {}
+    rows = session.execute(
+        sa_select(
+            col(Listing.id),
+            col(Organisation.name),
+            col(Batch.serial_prefix),
+            col(Project.code),
+            col(Project.name),
+        )
+        .join(Organisation, col(Organisation.id) == col(Listing.seller_id))
+        .join(Batch, col(Batch.id) == col(Listing.batch_id))
+        .join(Project, col(Project.id) == col(Listing.project_id))
+        .where(col(Listing.id).in_(ids))
+    ).all()
+    return {row[0]: (row[1], row[2], row[3], row[4]) for row in rows}
+
+
 def listings_public(
     session: Session, items: Sequence[Listing], *, now: datetime | None = None
 ) -> list[ListingPublic]:
     moment = now_or(now)
     open_now = listing_service.open_quantities(session, items, now=moment)
-    sellers = _names(session, {item.seller_id for item in items})
-    batches = _batch_prefixes(session, {item.batch_id for item in items})
-    projects = _project_names(session, {item.project_id for item in items})
+    labels = _listing_labels(session, {item.id for item in items})
     result = []
     for item in items:
         district = geo.district_by_adcode(item.district_adcode)
-        code, name = projects.get(item.project_id, ("", ""))
+        seller, batch, code, name = labels.get(item.id, ("", "", "", ""))
         result.append(
             ListingPublic(
                 id=item.id,
                 seller_id=item.seller_id,
-                seller=sellers.get(item.seller_id, ""),
+                seller=seller,
                 batch_id=item.batch_id,
-                batch=batches.get(item.batch_id, ""),
+                batch=batch,
                 project_id=item.project_id,
                 project_code=code,
                 project_name=name,

@@ -7,8 +7,15 @@ judicial restoration in sink credits. Synthetic (and named "（演示）"): the 
 demo enterprise, the case, the fund's rates, and the dates of the earlier sales, spread over the
 past two months so that the price index has a history to draw.
 
-Runs after the registry's demo (it needs AJ0001 and DQ0001 issued). Idempotent: nothing happens
-once a listing exists.
+The Anji tonnes come from the five village cooperatives of registry.demo: the earlier sales
+are spread over all five (each has sales and households paid); Dali's (AJ0001) lists only a
+little more and keeps most of its tonnes (bench/http.py lists them); the State Grid-like lot is
+the second village's, the four buyers at 59 CNY/t buy from the fourth's and the fifth lists more
+(the third's and part of the fourth's went to the court and an over-the-counter buyer in
+registry.demo).
+
+Runs after the registry's demo (it needs AJ0001…AJ0005 and DQ0001 issued). Idempotent: nothing
+happens once a listing exists.
 """
 
 from __future__ import annotations
@@ -21,7 +28,8 @@ from sqlmodel import Session, col, select
 
 from market.models import Listing, Order, Provider
 from market.service import bank, compensation, funds, listings, orders, payments
-from registry.models import RetirementPurpose
+from registry.demo import ANJI_VILLAGES
+from registry.models import Batch, RetirementPurpose
 from registry.service import issuance, projects
 from registry.service.actors import Actor
 from tanhui import identity
@@ -29,7 +37,6 @@ from tanhui.db import utcnow
 from tanhui.models import Organisation, OrgKind, Role
 
 Progress = Callable[[str], None]
-ANJI_COOP = "安吉县两山竹林碳汇收储交易中心（演示）"
 WETLAND_COOP = "德清县下渚湖湿地生态资源运营（演示）"
 DEMO_BUYER = "湖州绿能制造有限公司（演示）"
 STATE_GRID = "国网湖州供电公司（演示）"
@@ -41,7 +48,11 @@ PLATFORM = "碳惠平台运营（演示）"
 RESIDENTS_PROJECT = "RES0001"
 RESIDENTS_POOL_OPERATOR = "湖州市碳普惠居民减排池（演示）"
 CASE_NUMBER = "（2025）浙0591民初0088号（演示）"
-# (days ago, price in fen per tonne, tonnes): earlier sales that draw the price index
+# Indexes into ANJI_VILLAGES: who sells the State Grid-like lot, to the four buyers, lists more
+STATE_GRID_VILLAGE, FOUR_BUYERS_VILLAGE, MORE_VILLAGE = 1, 3, 4
+DALI_LOT_T = 200  # Dali's own active listing; the rest of its tonnes stay unlisted
+# (days ago, price in fen per tonne, tonnes): earlier sales that draw the price index, the n-th
+# by the village cooperative n mod 5
 HISTORY = [
     (56, 5_600, 40),
     (49, 5_750, 60),
@@ -91,37 +102,62 @@ def _buy(
     return placed
 
 
+def _anji(session: Session) -> list[tuple[Actor, Batch]] | None:
+    """Each Anji village cooperative (as an actor) and its batch, in ANJI_VILLAGES order."""
+    found = []
+    for village in ANJI_VILLAGES:
+        project = projects.find_by_code(session, village.project_code)
+        coop = session.get(Organisation, project.cooperative_id) if project else None
+        batches = issuance.batches_of_project(session, project.id) if project else []
+        if coop is None or not batches:
+            return None
+        found.append((_acting(coop), batches[0]))
+    return found
+
+
 def seed(session: Session, progress: Progress) -> None:
     if session.exec(select(Listing.id)).first() is not None:
         return
-    anji = projects.find_by_code(session, "AJ0001")
+    anji = projects.find_by_code(session, ANJI_VILLAGES[0].project_code)
     xiazhu = projects.find_by_code(session, "DQ0001")
-    anji_coop, wetland_coop = _org(session, ANJI_COOP), _org(session, WETLAND_COOP)
+    villages = _anji(session)
+    wetland_coop = _org(session, WETLAND_COOP)
     platform = _org(session, PLATFORM)
-    if anji is None or xiazhu is None or anji_coop is None or wetland_coop is None or not platform:
+    if anji is None or xiazhu is None or not villages or wetland_coop is None or not platform:
         return
-    (anji_batch, *_) = issuance.batches_of_project(session, anji.id)
     (xiazhu_batch, *_) = issuance.batches_of_project(session, xiazhu.id)
-    coop, wetland = _acting(anji_coop), _acting(wetland_coop)
+    wetland = _acting(wetland_coop)
     finance = _acting(platform)
 
-    progress("  market: listings of Anji bamboo and Xiazhu Lake wetland credits")
-    history = [
-        listings.create_listing(
-            session, actor=coop, batch_id=anji_batch.id, quantity_t=tonnes, price_fen_per_t=price
+    progress("  market: listings of the Anji villages' bamboo and Xiazhu Lake wetland credits")
+    history = []
+    for index, (_days, price, tonnes) in enumerate(HISTORY):
+        seller, batch = villages[index % len(villages)]
+        history.append(
+            listings.create_listing(
+                session, actor=seller, batch_id=batch.id, quantity_t=tonnes, price_fen_per_t=price
+            )
         )
-        for _days, price, tonnes in HISTORY
-    ]
+    seller, batch = villages[STATE_GRID_VILLAGE]
     state_grid_lot = listings.create_listing(
         session,
-        actor=coop,
-        batch_id=anji_batch.id,
-        quantity_t=8_000,
+        actor=seller,
+        batch_id=batch.id,
+        quantity_t=3_000,
         price_fen_per_t=7_341,
         min_order_t=100,
     )
+    seller, batch = villages[FOUR_BUYERS_VILLAGE]
     anji_lot = listings.create_listing(
-        session, actor=coop, batch_id=anji_batch.id, quantity_t=3_000, price_fen_per_t=5_900
+        session, actor=seller, batch_id=batch.id, quantity_t=1_000, price_fen_per_t=5_900
+    )
+    seller, batch = villages[0]
+    listings.create_listing(
+        session, actor=seller, batch_id=batch.id, quantity_t=DALI_LOT_T, price_fen_per_t=6_500
+    )
+    seller, batch = villages[MORE_VILLAGE]
+    listings.create_listing(
+        session, actor=seller, batch_id=batch.id, quantity_t=1_500, price_fen_per_t=6_150
     )
     wetland_lot = listings.create_listing(
         session,

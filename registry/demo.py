@@ -1,13 +1,19 @@
 """The registry's part of the Huzhou demo: Anji's first bamboo collection and Deqing's Xiazhu
 Lake wetland, from households and parcels to a retirement certificate.
 
+Anji's first batch is five village cooperatives (organisations of kind cooperative, one login
+each), each with its households, parcels, 30-year collection contract, first settlement and an
+issued project AJ0001…AJ0005; Dali's is the first (AJ0001). Together they hold 21,392 mu and the
+five first settlements add up to the published 1,086,242.98 CNY.
+
 Real: Anji's published figures (5 villages, 21,392 mu, 30 years, 0.39 t/mu/yr, 43.40 CNY/t,
 settled every 3 years: 1,086,242.98 CNY; Dali village 5,425 mu; 2,000 t sold; a 371,900 CNY
 sink-backed loan), the district boundaries, Xiazhu Lake's 10,000 t first deal.
 Synthetic (and said so): households and their personal data, parcel outlines (squares of the
-registered area inside the real county boundary), the other four villages' split of the area,
-the ETS closes (30 days whose mean is the published 43.40), and the MRV reports (derived from
-the contract's assumed rate, not from rasters).
+registered area inside the real county boundary), the other four villages' names and split of
+the area (chosen so that the five settlements, each rounded to the fen, sum to the published
+total), the ETS closes (30 days whose mean is the published 43.40), and the MRV reports (derived
+from the contract's assumed rate, not from rasters).
 
 Idempotent: nothing happens when project AJ0001 exists.
 """
@@ -16,11 +22,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, timedelta
+from fractions import Fraction
 from typing import Any
 
 import shapely
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from registry import geo
 from registry.models import (
@@ -30,7 +38,7 @@ from registry.models import (
     ProjectType,
     RetirementPurpose,
 )
-from registry.pricing import format_cny
+from registry.pricing import apportion, format_cny
 from registry.service import (
     contracts,
     households,
@@ -49,14 +57,45 @@ from wallet import service as wallet
 Progress = Callable[[str], None]
 
 ANJI_START = date(2021, 12, 28)
-# Dali's 5,425 mu is published; the other villages' split of the 21,392 mu is made up.
-ANJI_VILLAGES: list[tuple[str, int, tuple[float, float]]] = [
-    ("大里村", 5_425, (119.60, 30.58)),
-    ("横溪坞村（演示）", 4_312, (119.50, 30.55)),
-    ("双溪村（演示）", 3_987, (119.45, 30.62)),
-    ("竹海村（演示）", 4_106, (119.70, 30.70)),
-    ("碧门村（演示）", 3_562, (119.55, 30.72)),
+
+
+@dataclass(frozen=True)
+class AnjiVillage:
+    """One village cooperative of Anji's first collection (2021-12-28)."""
+
+    village: str  # as written on its households and parcels
+    cooperative: str  # the organisation's name
+    project_code: str
+    mu: int
+    corner: tuple[float, float]  # (lon, lat) of its first parcel, inside Anji county
+
+    @property
+    def short(self) -> str:
+        return self.village.split("（")[0]
+
+
+# Dali's 5,425 mu is published; the other villages and their split of the 21,392 mu are made up
+# (each area × 50.778 CNY/mu, rounded to the fen, sums to the published 1,086,242.98 CNY).
+ANJI_VILLAGES: list[AnjiVillage] = [
+    AnjiVillage("大里村", "安吉县大里村股份经济合作社（演示）", "AJ0001", 5_425, (119.60, 30.58)),
+    AnjiVillage(
+        "横溪坞村（演示）", "安吉县横溪坞村股份经济合作社（演示）", "AJ0002", 4_310, (119.50, 30.55)
+    ),
+    AnjiVillage(
+        "双溪村（演示）", "安吉县双溪村股份经济合作社（演示）", "AJ0003", 3_985, (119.45, 30.62)
+    ),
+    AnjiVillage(
+        "竹海村（演示）", "安吉县竹海村股份经济合作社（演示）", "AJ0004", 4_105, (119.70, 30.70)
+    ),
+    AnjiVillage(
+        "碧门村（演示）", "安吉县碧门村股份经济合作社（演示）", "AJ0005", 3_567, (119.55, 30.72)
+    ),
 ]
+ANJI_TOTAL_MU = 21_392
+ANJI_REMOVALS_T = 25_028  # 21,392 mu × 0.39 t/mu/yr × 3 years
+# Which village's tonnes go where (indexes into ANJI_VILLAGES): the over-the-counter sale the
+# buyer retires, and the court's judicial restoration.
+OTC_VILLAGE, COURT_VILLAGE = 3, 2
 PARCELS_PER_VILLAGE = 6
 XIAZHU_LAKE = (120.06, 30.55)
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙朱胡郭何高林罗郑"
@@ -162,25 +201,50 @@ def _report(
     }
 
 
+def _cooperative(session: Session, name: str) -> Organisation:
+    """The village cooperative ``name`` (created when the caller did not make it)."""
+    found = session.exec(select(Organisation).where(col(Organisation.name) == name)).one_or_none()
+    return found or identity.create_organisation(
+        session, name=name, kind=OrgKind.cooperative, actor="system:demo"
+    )
+
+
+def anji_cooperatives(session: Session) -> list[Organisation]:
+    """The five village cooperatives, in ANJI_VILLAGES order (after the seed)."""
+    return [_cooperative(session, village.cooperative) for village in ANJI_VILLAGES]
+
+
 def seed(session: Session, progress: Progress) -> None:
-    if projects.find_by_code(session, "AJ0001") is not None:
+    if projects.find_by_code(session, ANJI_VILLAGES[0].project_code) is not None:
         return
-    anji_coop = _organisation(session, OrgKind.cooperative, "安吉")
+    villages = anji_cooperatives(session)
     wetland_coop = _organisation(session, OrgKind.cooperative, "德清")
     verifier = _acting(_organisation(session, OrgKind.verifier))
     authority = _acting(_organisation(session, OrgKind.authority))
     buyer = _organisation(session, OrgKind.enterprise)
     court = _organisation(session, OrgKind.court)
-    progress("  registry: Anji bamboo collection (5 villages, 21,392 mu)")
-    batch = _anji(session, _acting(anji_coop), verifier, authority)
+    progress(
+        f"  registry: Anji bamboo collection ({len(ANJI_VILLAGES)} village cooperatives,"
+        f" {ANJI_TOTAL_MU:,} mu)"
+    )
+    _ets_prices(session, ANJI_START)
+    removals = apportion(
+        ANJI_REMOVALS_T,
+        {index: Fraction(village.mu) for index, village in enumerate(ANJI_VILLAGES)},
+        list(range(len(ANJI_VILLAGES))),
+    )
+    batches = [
+        _anji_village(session, index, village, _acting(coop), verifier, authority, removals[index])
+        for index, (village, coop) in enumerate(zip(ANJI_VILLAGES, villages, strict=True))
+    ]
     progress("  registry: Deqing Xiazhu Lake wetland")
     _xiazhu(session, _acting(wetland_coop), verifier, authority)
     progress("  registry: sale, retirements with certificates, a sink-backed loan")
-    coop = _acting(anji_coop)
+    seller = _acting(villages[OTC_VILLAGE])
     transfers.transfer(
         session,
-        actor=coop,
-        batch_id=batch.id,
+        actor=seller,
+        batch_id=batches[OTC_VILLAGE].id,
         to_organisation_id=buyer.id,
         quantity_t=500,
         # The State Grid-like 2,000 t sale goes through the market in market.demo; this one is
@@ -190,39 +254,52 @@ def seed(session: Session, progress: Progress) -> None:
     retirements.retire(
         session,
         actor=_acting(buyer),
-        batch_id=batch.id,
+        batch_id=batches[OTC_VILLAGE].id,
         quantity_t=500,
         beneficiary=buyer.name,
         purpose=RetirementPurpose.annual_neutrality,
         note="2025 年度碳中和（演示）",
     )
     transfers.transfer(
-        session, actor=coop, batch_id=batch.id, to_organisation_id=court.id, quantity_t=1_800
+        session,
+        actor=_acting(villages[COURT_VILLAGE]),
+        batch_id=batches[COURT_VILLAGE].id,
+        to_organisation_id=court.id,
+        quantity_t=1_800,
     )
     retirements.retire(
         session,
         actor=_acting(court),
-        batch_id=batch.id,
+        batch_id=batches[COURT_VILLAGE].id,
         quantity_t=1_800,
         beneficiary="仙山湖湿地增汇项目（演示）",
         purpose=RetirementPurpose.judicial_restoration,
         case_number="(2023)浙0591民初0001号（演示）",
     )
     lender = identity.get_or_create_organisation(session, name=LENDER, kind=OrgKind.enterprise)
-    (contract,) = contracts.list_contracts(session, actor=coop, cooperative_id=anji_coop.id)
+    dali = _acting(villages[0])
+    assert dali.organisation_id is not None
+    (contract,) = contracts.list_contracts(session, actor=dali, cooperative_id=dali.organisation_id)
     pledges.pledge_contract(
         session,
-        actor=coop,
+        actor=dali,
         contract_id=contract.id,
         lender_id=lender.id,
         loan_amount_fen=37_190_000,
         matures_on=date(2026, 12, 31),
     )
-    (settlement,) = contracts.settlements_of(session, contract.id)
+    paid = [
+        settlement
+        for coop in villages
+        for own in contracts.list_contracts(session, actor=_acting(coop), cooperative_id=coop.id)
+        for settlement in contracts.settlements_of(session, own.id)
+    ]
+    households_paid = sum(len(contracts.settlement_lines(session, s.id)) for s in paid)
     progress(
-        f"  registry: Anji paid {format_cny(settlement.amount_fen)} CNY for {settlement.area_mu} mu"
-        f" at {format_cny(settlement.price_fen_per_t)} CNY/t to"
-        f" {len(contracts.settlement_lines(session, settlement.id))} households (synthetic people)"
+        f"  registry: Anji's {len(paid)} village cooperatives were paid"
+        f" {format_cny(sum(s.amount_fen for s in paid))} CNY for"
+        f" {sum(int(s.area_mu) for s in paid):,} mu at {format_cny(paid[0].price_fen_per_t)} CNY/t,"
+        f" {households_paid} households (synthetic people)"
     )
     for retirement in retirements.retirements_of(session, _acting(buyer).owner):
         progress(
@@ -231,52 +308,60 @@ def seed(session: Session, progress: Progress) -> None:
         )
 
 
-def _anji(session: Session, coop: Actor, verifier: Actor, authority: Actor) -> Any:
+def _anji_village(
+    session: Session,
+    index: int,
+    village: AnjiVillage,
+    coop: Actor,
+    verifier: Actor,
+    authority: Actor,
+    removals_t: int,
+) -> Any:
+    """One village cooperative's households, parcels, contract, first settlement and project,
+    certified, filed and issued; returns its batch."""
     assert coop.organisation_id is not None
-    _ets_prices(session, ANJI_START)
+    corner = geo.project([shapely.Point(*village.corner)])[0]
+    members = []
+    serial = index * 2 * PARCELS_PER_VILLAGE
+    for _ in range(2 * PARCELS_PER_VILLAGE):
+        serial += 1
+        members.append(
+            households.create_household(
+                session,
+                actor=coop,
+                cooperative_id=coop.organisation_id,
+                name=SURNAMES[serial % len(SURNAMES)] + GIVEN[serial % len(GIVEN)],
+                village=village.village,
+                national_id=_national_id(serial),
+                phone=f"1385723{serial:04d}",
+                bank_account=f"6228480{serial:012d}",
+            )
+        )
+    shares = [village.mu * 100 // PARCELS_PER_VILLAGE] * PARCELS_PER_VILLAGE
+    shares[0] += village.mu * 100 - sum(shares)
     plots = []
-    serial = 0
-    for village, mu, (lon, lat) in ANJI_VILLAGES:
-        corner = geo.project([shapely.Point(lon, lat)])[0]
-        members = []
-        for _ in range(2 * PARCELS_PER_VILLAGE):
-            serial += 1
-            members.append(
-                households.create_household(
-                    session,
-                    actor=coop,
-                    cooperative_id=coop.organisation_id,
-                    name=SURNAMES[serial % len(SURNAMES)] + GIVEN[serial % len(GIVEN)],
-                    village=village,
-                    national_id=_national_id(serial),
-                    phone=f"1385723{serial:04d}",
-                    bank_account=f"6228480{serial:012d}",
-                )
+    for number, centimu in enumerate(shares):
+        area = centimu / 100 * float(geo.M2_PER_MU)
+        plots.append(
+            parcels.register_parcel(
+                session,
+                actor=coop,
+                cooperative_id=coop.organisation_id,
+                code=f"AJ-{index + 1:02d}-{number + 1:02d}",
+                geometry=_square(corner, (number % 3) * 1_300.0, (number // 3) * 1_300.0, area),
+                land_type=LandType.bamboo,
+                village=village.village,
+                forest_right_cert=f"浙(2019)安吉林证第{serial:03d}{number + 1:03d}号（演示）",
+                registered_area_centimu=centimu,
+                holdings=[(members[2 * number].id, 6_000), (members[2 * number + 1].id, 4_000)],
             )
-        shares = [mu * 100 // PARCELS_PER_VILLAGE] * PARCELS_PER_VILLAGE
-        shares[0] += mu * 100 - sum(shares)
-        for index, centimu in enumerate(shares):
-            area = centimu / 100 * float(geo.M2_PER_MU)
-            plots.append(
-                parcels.register_parcel(
-                    session,
-                    actor=coop,
-                    cooperative_id=coop.organisation_id,
-                    code=f"AJ-{serial // 12:02d}-{index + 1:02d}",
-                    geometry=_square(corner, (index % 3) * 1_300.0, (index // 3) * 1_300.0, area),
-                    land_type=LandType.bamboo,
-                    village=village,
-                    forest_right_cert=f"浙(2019)安吉林证第{serial:03d}{index + 1:03d}号（演示）",
-                    registered_area_centimu=centimu,
-                    holdings=[(members[2 * index].id, 6_000), (members[2 * index + 1].id, 4_000)],
-                )
-            )
+        )
     contract = contracts.create_contract(
         session,
         actor=coop,
         cooperative_id=coop.organisation_id,
-        code="AJ-2021-001",
-        counterparty="大里村等5个村股份经济合作社（首批收储）",
+        code=f"AJ-2021-{index + 1:03d}",
+        counterparty=f"{village.short}农户（两山竹林碳汇收储交易中心首批收储）",
         start_date=ANJI_START,
         term_years=30,
         rate_g_per_mu_year=390_000,
@@ -290,8 +375,9 @@ def _anji(session: Session, coop: Actor, verifier: Actor, authority: Actor) -> A
     wallet.post_entry(
         session,
         code="adjustment",
-        transfers=[wallet.Transfer(clearing.id, cash.id, 110_000_000)],
-        idempotency_key="demo:anji-collection-funds",
+        # a little more than the first settlement (50.778 CNY/mu), in whole 10,000 CNY
+        transfers=[wallet.Transfer(clearing.id, cash.id, -(-village.mu * 5_100 // 10**6) * 10**6)],
+        idempotency_key=f"demo:anji-collection-funds:{village.project_code}",
         metadata={"note": "demo: the cooperative's funds for the first collection payment"},
     )
     contracts.settle(session, actor=coop, contract_id=contract.id, sequence=1)
@@ -299,14 +385,17 @@ def _anji(session: Session, coop: Actor, verifier: Actor, authority: Actor) -> A
         session,
         actor=coop,
         cooperative_id=coop.organisation_id,
-        code="AJ0001",
-        name="安吉县竹林碳汇收储项目（首批）",
+        code=village.project_code,
+        name=f"安吉县{village.short}竹林碳汇收储项目（首批）",
         type=ProjectType.bamboo,
         methodology_name="bamboo-rate",
         methodology_version="1.0",
         crediting_start=date(2022, 1, 1),
         crediting_end=date(2051, 12, 31),
-        description="两山竹林碳汇收储交易中心首批收储：5 个村、21,392 亩毛竹林，收储期 30 年。",
+        description=(
+            f"两山竹林碳汇收储交易中心首批收储（5 个村、{ANJI_TOTAL_MU:,} 亩毛竹林，收储期 30 年）"
+            f"之{village.short}：{village.mu:,} 亩。"
+        ),
     )
     projects.add_parcels(
         session, actor=coop, project_id=project.id, parcel_ids=[p.id for p in plots]
@@ -320,10 +409,13 @@ def _anji(session: Session, coop: Actor, verifier: Actor, authority: Actor) -> A
             "bamboo-rate",
             date(2022, 1, 1),
             date(2024, 12, 31),
-            removals_t=25_028,
+            removals_t=removals_t,
             uncertainty=0.08,
             buffer_share=0.2,
-            note="demo: 21,392 mu × 0.39 t/mu/yr × 3 years, not a raster estimate",
+            note=(
+                f"demo: {village.mu:,} mu × 0.39 t/mu/yr × 3 years (its share of"
+                f" {ANJI_REMOVALS_T:,} t), not a raster estimate"
+            ),
         ),
     )
     projects.certify(session, actor=verifier, period_id=period.id)

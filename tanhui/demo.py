@@ -34,15 +34,16 @@ class DemoLogin:
     organisation: str
 
 
+# the login of each of registry.demo.ANJI_VILLAGES (Dali's keeps the cooperative's usual login)
+ANJI_LOGINS = ("coop", "coop-hengxiwu", "coop-shuangxi", "coop-zhuhai", "coop-bimen")
 DEMO_ORGANISATIONS: list[tuple[OrgKind, str, str, str]] = [
     # kind, name, login email, what they do (printed)
     (OrgKind.platform, "碳惠平台运营（演示）", "platform@demo.tanhui.cn", "platform staff"),
-    (
-        OrgKind.cooperative,
-        "安吉县两山竹林碳汇收储交易中心（演示）",
-        "coop@demo.tanhui.cn",
-        "cooperative",
-    ),
+    # Anji's first collection: five village cooperatives, Dali's first (coop@, project AJ0001)
+    *[
+        (OrgKind.cooperative, village.cooperative, f"{login}@demo.tanhui.cn", "cooperative")
+        for village, login in zip(registry.demo.ANJI_VILLAGES, ANJI_LOGINS, strict=True)
+    ],
     (
         OrgKind.cooperative,
         "德清县下渚湖湿地生态资源运营（演示）",
@@ -122,7 +123,7 @@ def prepare(settings: Settings, progress: Progress) -> list[DemoLogin]:
 
 def login_lines(logins: list[DemoLogin]) -> list[str]:
     lines = [f"Demo logins (password for all: {DEMO_PASSWORD}), sign in at /login:"]
-    lines += [f"  {login.role:<18} {login.email:<28} {login.organisation}" for login in logins]
+    lines += [f"  {login.role:<18} {login.email:<30} {login.organisation}" for login in logins]
     lines.append(
         f"  resident           phone {DEMO_RESIDENT_PHONE} at /app (the sign-in code is printed"
         " in this console)"

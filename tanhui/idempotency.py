@@ -11,7 +11,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from tanhui.crypto import canonical_json, sha256_hex
@@ -42,30 +44,45 @@ def claim(session: Session, *, scope: str, key: str, payload: Any) -> Idempotenc
         )
     request_hash = fingerprint(payload)
     record = IdempotencyRecord(scope=scope, key=key, request_hash=request_hash)
-    try:
-        with session.begin_nested():
-            session.add(record)
-            session.flush()
-    except IntegrityError:
-        existing = session.exec(
-            select(IdempotencyRecord)
-            .where(col(IdempotencyRecord.scope) == scope)
-            .where(col(IdempotencyRecord.key) == key)
-        ).one()
-        if existing.request_hash != request_hash:
-            raise IdempotencyConflict(
-                N_("The key {key} was already used for a different request."), key=key
-            ) from None
-        if existing.status_code is None or existing.response_body is None:
-            raise IdempotencyConflict(
-                N_("A request with the key {key} is still being processed."), key=key
-            ) from None
-        return Replay(existing.status_code, json.loads(existing.response_body))
-    return record
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    # One statement: a concurrent duplicate waits on the unique index, then inserts nothing.
+    claimed = session.execute(
+        insert(IdempotencyRecord)
+        .values(
+            id=record.id,
+            scope=scope,
+            key=key,
+            request_hash=request_hash,
+            created_at=record.created_at,
+        )
+        .on_conflict_do_nothing(index_elements=["scope", "key"])
+        .returning(col(IdempotencyRecord.id))
+    ).first()
+    if claimed is not None:
+        return record
+    existing = session.exec(
+        select(IdempotencyRecord)
+        .where(col(IdempotencyRecord.scope) == scope)
+        .where(col(IdempotencyRecord.key) == key)
+    ).one()
+    if existing.request_hash != request_hash:
+        raise IdempotencyConflict(
+            N_("The key {key} was already used for a different request."), key=key
+        )
+    if existing.status_code is None or existing.response_body is None:
+        raise IdempotencyConflict(
+            N_("A request with the key {key} is still being processed."), key=key
+        )
+    return Replay(existing.status_code, json.loads(existing.response_body))
 
 
 def remember(session: Session, record: IdempotencyRecord, *, status_code: int, body: Any) -> None:
-    record.status_code = status_code
-    record.response_body = json.dumps(body, ensure_ascii=False, default=str)
-    session.add(record)
-    session.flush()
+    """Store the answer on the claim made by :func:`claim` (same transaction)."""
+    session.execute(
+        update(IdempotencyRecord)
+        .where(col(IdempotencyRecord.id) == record.id)
+        .values(
+            status_code=status_code,
+            response_body=json.dumps(body, ensure_ascii=False, default=str),
+        )
+    )

@@ -15,7 +15,12 @@ from frontend.access import ResidentFace
 from frontend.forms import check_anonymous_csrf, errors_by_field
 from frontend.templating import STATIC_DIR, page_locale, render
 from tanhui import identity, pii
-from tanhui.auth import OptionalPrincipal, SessionDep, set_session_cookie
+from tanhui.auth import (
+    OptionalPrincipal,
+    SessionDep,
+    clear_session_cookie,
+    set_session_cookie,
+)
 from tanhui.errors import DomainError
 from tanhui.i18n import translate
 
@@ -103,6 +108,20 @@ def sign_in(
     started = identity.start_web_session(session, resident=resident)
     response = RedirectResponse("/app", status_code=303)
     set_session_cookie(response, started.key)
+    return response
+
+
+@router.post("/logout")
+def sign_out(principal: OptionalPrincipal, session: SessionDep) -> Response:
+    """Sign out of the app, back to its sign-in page. Posted to a path inside the app so that
+    its service worker sees it and forgets the resident's pages before the request leaves; the
+    sign-in page it then loads belongs to nobody, which also replaces whatever was kept (the
+    worker's cache is not the HTTP cache: ``Clear-Site-Data: "cache"`` leaves it alone in
+    Chromium, and ``"storage"`` would also drop the offline shell and the worker itself)."""
+    if principal is not None and principal.web_session is not None:
+        identity.end_web_session(session, principal.web_session)
+    response = RedirectResponse("/app", status_code=303)
+    clear_session_cookie(response)
     return response
 
 

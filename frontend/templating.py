@@ -25,6 +25,8 @@ from tanhui.settings import get_settings
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 DISPLAY_TZ = ZoneInfo("Asia/Shanghai")
+# Names the resident an /app page belongs to (empty: nobody signed in); see static/js/sw.js.
+RESIDENT_HEADER = "Tanhui-Resident"
 
 environment = Environment(
     loader=FileSystemLoader(TEMPLATES_DIR),
@@ -118,6 +120,13 @@ def render(
     values.update(context or {})
     body = environment.get_template(template).render(values)
     response = HTMLResponse(body, status_code=status_code)
+    if request.url.path == "/app" or request.url.path.startswith("/app/"):
+        # Whose page this is, for the app's service worker: it keeps one person's pages at a
+        # time and forgets them when a page of someone else (or of nobody) arrives.
+        resident = principal.resident if principal is not None else None
+        response.headers[RESIDENT_HEADER] = str(resident.id) if resident is not None else ""
+        if resident is not None:
+            response.headers["Cache-Control"] = "private, no-store"
     new_token = request.state.__dict__.get("new_anon_csrf")
     if new_token:
         response.set_cookie(ANON_CSRF_COOKIE, new_token, httponly=True, samesite="lax", path="/")

@@ -95,3 +95,25 @@ def test_manifest_and_service_worker_make_it_installable(client: TestClient) -> 
 def test_settings_need_a_resident(client: TestClient) -> None:
     response = client.get("/app/settings", headers={"Accept": "text/html"}, follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"] == "/app"
+
+
+def test_app_pages_say_whose_they_are_and_sign_out_ends_the_session(client: TestClient) -> None:
+    """The service worker keeps one resident's pages at a time by the Tanhui-Resident header;
+    personal pages are never stored by the HTTP cache; signing out (inside /app, where the worker
+    sees it) ends the session and lands on the sign-in page, which belongs to nobody."""
+    signed_out = client.get("/app")
+    assert signed_out.headers["tanhui-resident"] == ""
+    assert "no-store" not in signed_out.headers.get("cache-control", "")
+    csrf = _sign_in(client, "13957201005")
+    home = client.get("/app")
+    resident = re.search(r'data-resident="([^"]+)"', home.text).group(1)  # type: ignore[union-attr]
+    assert home.headers["tanhui-resident"] == resident
+    assert home.headers["cache-control"] == "private, no-store"
+    assert client.get("/app/settings").headers["tanhui-resident"] == resident
+    assert 'action="/app/logout"' in client.get("/app/settings").text
+    assert client.post("/app/logout", data={}).status_code == 403  # the session's CSRF token
+    out = client.post("/app/logout", data={"csrf_token": csrf}, follow_redirects=False)
+    assert out.status_code == 303 and out.headers["location"] == "/app"
+    page = client.get("/app")
+    assert "手机号登录" in page.text and page.headers["tanhui-resident"] == ""
+    assert client.get("/api/v1/me").status_code == 401

@@ -433,6 +433,11 @@ RULES: dict[str, RuleLike] = {
     "GET /app": PUBLIC,
     "POST /app/code": PUBLIC,
     "POST /app/login": PUBLIC,
+    # signing out of the app ends whatever session there is and lands on its sign-in page: a
+    # 303 to /app for everyone, which is what a refusal looks like too
+    "POST /app/logout": Rule(
+        anonymous=UNAUTH, resident=UNAUTH, admin=UNAUTH, others=UNAUTH, note="sign-out"
+    ),
     "GET /app/manifest.webmanifest": PUBLIC,
     "GET /app/sw.js": PUBLIC,
     "GET /app/settings": APP_PAGE,
@@ -700,7 +705,7 @@ OVERRIDES: dict[str, dict[str, Any]] = {
 }
 ANON_CSRF_ROUTES = {"POST /login", "POST /app/code", "POST /app/login"}
 # Routes that end the caller's session run after the others of their group.
-LAST = {"POST /api/v1/auth/logout", "POST /logout"}
+LAST = {"POST /api/v1/auth/logout", "POST /logout", "POST /app/logout"}
 
 
 def _value(world: World, name: Any) -> Any:

@@ -31,7 +31,7 @@ from market.service import bank, compensation, funds, listings, orders, payments
 from market.service import statements as statement_service
 from registry import geo
 from registry.models import RetirementPurpose
-from registry.service import issuance
+from registry.service import contracts, issuance
 from registry.service.actors import Actor
 from tanhui import identity
 from tanhui.auth import MissingPermission, OptionalPrincipal, Principal, SessionDep
@@ -308,25 +308,12 @@ def listing_page(
     return render(
         request,
         "market/listing.html",
-        _context(listing=shown, household_share_bp=_household_share(session, item.project_id)),
+        _context(
+            listing=shown,
+            household_share_bp=contracts.project_household_share_bp(session, item.project_id),
+        ),
         principal=principal,
     )
-
-
-def _household_share(session: SessionDep, project_id: uuid.UUID) -> int | None:
-    """The households' share of net proceeds under the project's contracts (for the page)."""
-    from sqlmodel import col, select
-
-    from registry.models import Contract, ContractParcel, ContractStatus, ProjectParcel
-
-    shares = session.exec(
-        select(Contract.household_share_bp)
-        .join(ContractParcel, col(ContractParcel.contract_id) == col(Contract.id))
-        .join(ProjectParcel, col(ProjectParcel.parcel_id) == col(ContractParcel.parcel_id))
-        .where(col(ProjectParcel.project_id) == project_id)
-        .where(col(Contract.status) == ContractStatus.active)
-    ).all()
-    return max(shares) if shares else None
 
 
 @router.post("/market/cart", response_class=HTMLResponse)

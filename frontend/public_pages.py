@@ -29,7 +29,15 @@ from registry.errors import InvalidSerial, RegistryNotFound
 from registry.models import BlockState, MonitoringPeriod, PeriodStatus, Project, ProjectStatus
 from registry.serials import ProjectType, SerialFormatError, block_serial
 from registry.serials import parse as parse_serial
-from registry.service import issuance, keys, projects, public, retirements, reversals
+from registry.service import (
+    contracts,
+    issuance,
+    keys,
+    projects,
+    public,
+    retirements,
+    reversals,
+)
 from registry.service.transfers import organisation_name
 from tanhui.auth import OptionalPrincipal, SessionDep
 from tanhui.cache import VersionedCache
@@ -239,6 +247,7 @@ def project_page(
             "issued_t": totals[0],
             "retired_t": totals[1],
             "parcel_count": projects.parcel_count(session, project.id),
+            "household_share_bp": contracts.project_household_share_bp(session, project.id),
             "fund": rewards_fund.summary(session)
             if project.type == ProjectType.residents
             else None,

@@ -364,6 +364,20 @@ def household_revenue_split(
     return pricing.apportion(total, weights, order)
 
 
+def project_household_share_bp(session: Session, project_id: uuid.UUID) -> int | None:
+    """The households' share of net proceeds (basis points) under the project's active
+    contracts, as the project and listing pages show it: the largest when its parcels come
+    under several contracts; None when none does."""
+    shares = session.exec(
+        select(Contract.household_share_bp)
+        .join(ContractParcel, col(ContractParcel.contract_id) == col(Contract.id))
+        .join(ProjectParcel, col(ProjectParcel.parcel_id) == col(ContractParcel.parcel_id))
+        .where(col(ProjectParcel.project_id) == project_id)
+        .where(col(Contract.status) == ContractStatus.active)
+    ).all()
+    return max(shares) if shares else None
+
+
 # --- ETS prices ----------------------------------------------------------------------------
 
 

@@ -9,10 +9,17 @@ import uuid
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
-from registry.models import Project, ProjectStatus, ProjectType, RetirementPurpose
-from registry.service import issuance, public, retirements
+from registry.models import (
+    ContractParcel,
+    Project,
+    ProjectParcel,
+    ProjectStatus,
+    ProjectType,
+    RetirementPurpose,
+)
+from registry.service import contracts, issuance, public, retirements
 from registry.service.households import household_owner
 from tests.frontend.conftest import HTML, Faces
 from tests.registry import helpers
@@ -111,6 +118,31 @@ def test_project_page_says_when_a_batch_has_more_blocks_than_it_shows(
     assert page.status_code == 200
     assert "Only the first 1 serial blocks of this batch are shown" in page.text
     assert f"/api/v1/registry/serials/THC-BAM-{project.code}-2024-001-000001-001000" in page.text
+
+
+def test_project_page_shows_the_households_share_of_proceeds(
+    client: TestClient, session: Session, faces: Faces
+) -> None:
+    """Issue 6: the households' share of proceeds under the project's contracts, as the market
+    listing shows it; a project whose contract ended shows none."""
+    project, _ = _issued_and_retired(session, faces)  # its parcel's contract gives them 80 %
+    uncontracted = helpers.project(session, faces.roles, status=ProjectStatus.collected)
+    (ended,) = session.exec(
+        select(ContractParcel.contract_id)
+        .join(ProjectParcel, col(ProjectParcel.parcel_id) == col(ContractParcel.parcel_id))
+        .where(col(ProjectParcel.project_id) == uncontracted.id)
+    ).all()
+    contracts.terminate_contract(
+        session, actor=faces.coop.actor, contract_id=ended, reason="测试：合同终止"
+    )
+    session.commit()
+    page = client.get(f"/projects/{project.code}", headers={"Accept-Language": "en"})
+    facts = re.sub(r"\s+", " ", page.text.split('<dl class="facts">')[1].split("</dl>")[0])
+    assert "<dt>Households&#39; share of net proceeds</dt><dd>80 %</dd>" in facts
+    chinese = client.get(f"/projects/{project.code}")
+    assert "农户" in chinese.text.split('<dl class="facts">')[1].split("</dl>")[0]
+    other = client.get(f"/projects/{uncontracted.code}", headers={"Accept-Language": "en"})
+    assert other.status_code == 200 and "share of net proceeds" not in other.text
 
 
 def test_verify_page_checks_the_signature_server_side(

@@ -15,7 +15,8 @@ import httpx
 from registry.inclusion.demo import BNB, BUS, PARTNERS_FILE, RECYCLING
 from registry.inclusion.service.signatures import sign
 from tanhui.db import utcnow
-from tests.e2e.conftest import LiveServer, screenshot
+from tests.e2e.a11y import shot
+from tests.e2e.conftest import LiveServer
 from tests.e2e.test_resident_app import sign_in
 
 PHONE = "13957209010"
@@ -79,12 +80,12 @@ def test_receipt_redeem_and_merchant_confirmation(
     assert balance.get_attribute("data-balance") == "289"
     assert phone.get_by_text("湖州公交集团（演示）").first.is_visible()
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
-    screenshot(phone, "points-home")
+    shot(phone, "points-home")
     phone.get_by_role("link", name="乘坐公交").first.click()
     phone.wait_for_url(re.compile(r".*/app/receipts/.+"))
     assert phone.get_by_text("深圳市低碳公共出行方法学（2021）").is_visible()
     assert phone.get_by_text("26.9 g CO2e").first.is_visible()
-    screenshot(phone, "points-receipt")
+    shot(phone, "points-receipt")
 
     phone.goto(f"{live_server.base_url}/app/rewards")
     reward = phone.locator("article.reward", has_text="莫干山民宿住宿 20 元抵用券")
@@ -95,7 +96,7 @@ def test_receipt_redeem_and_merchant_confirmation(
     qr = phone.locator("img.qr")
     assert qr.evaluate("image => image.complete && image.naturalWidth > 0")
     assert phone.get_by_role("status").inner_text().strip() == "可使用"
-    screenshot(phone, "points-voucher")
+    shot(phone, "points-voucher")
     phone.goto(f"{live_server.base_url}/app")
     assert phone.locator("[data-balance]").get_attribute("data-balance") == "289"  # held
 
@@ -107,7 +108,7 @@ def test_receipt_redeem_and_merchant_confirmation(
     desktop.wait_for_url(re.compile(rf".*/merchant/vouchers/{code}"))
     desktop.get_by_role("button", name="确认核销").click()
     assert desktop.get_by_role("status").is_visible()
-    screenshot(desktop, "merchant-confirm")
+    shot(desktop, "merchant-confirm")
 
     phone.goto(phone.url.rsplit("/app", 1)[0] + "/app/vouchers")
     assert phone.get_by_text("已使用").first.is_visible()

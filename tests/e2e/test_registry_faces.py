@@ -12,51 +12,11 @@ from playwright.sync_api import expect
 
 from frontend import samples
 from tanhui.demo import DEMO_PASSWORD
-from tests.e2e.conftest import LiveServer, screenshot
+from tests.e2e.a11y import shot
+from tests.e2e.conftest import LiveServer
 
 PROJECT = "AJ0101"
 MRV_TIMEOUT_MS = 120_000
-
-
-# Text against its effective background must reach 4.5:1 (WCAG AA); SVG labels have a halo.
-LOW_CONTRAST_JS = """() => {
-  const parse = (c) => {
-    const p = c.match(/rgba?\\(([^)]+)\\)/)[1].split(",").map(Number);
-    return {r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1};
-  };
-  const channel = (v) => (v /= 255) <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
-  const lum = (c) => 0.2126 * channel(c.r) + 0.7152 * channel(c.g) + 0.0722 * channel(c.b);
-  const background = (el) => {
-    for (; el; el = el.parentElement) {
-      const c = parse(getComputedStyle(el).backgroundColor);
-      if (c.a > 0.5) return c;
-    }
-    return {r: 255, g: 255, b: 255, a: 1};
-  };
-  const bad = [];
-  for (const el of document.querySelectorAll("body *")) {
-    if (el.closest("svg")) continue;
-    if (!Array.from(el.childNodes).some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
-    const style = getComputedStyle(el);
-    if (style.visibility === "hidden" || el.getBoundingClientRect().width === 0) continue;
-    const a = lum(parse(style.color));
-    const b = lum(background(el));
-    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
-    if (ratio < 4.5) bad.push(el.tagName + " " + el.textContent.trim().slice(0, 30) + " " + ratio);
-  }
-  return bad;
-}"""
-UNLABELLED_JS = """() => Array.from(
-  document.querySelectorAll("input:not([type=hidden]), select, textarea")
-).filter((e) => !(e.labels && e.labels.length) && !e.getAttribute("aria-label")
-  && !e.getAttribute("aria-labelledby")).map((e) => e.name || e.id)"""
-
-
-def shot(page: Any, name: str) -> None:
-    """A screenshot of the face, after checking its contrast and that every field has a label."""
-    assert page.evaluate(LOW_CONTRAST_JS) == [], f"{name}: text below 4.5:1"
-    assert page.evaluate(UNLABELLED_JS) == [], f"{name}: fields without a label"
-    screenshot(page, name)
 
 
 def sign_in(page: Any, server: LiveServer, email: str) -> None:
@@ -88,6 +48,7 @@ def test_public_faces(live_server: LiveServer, desktop: Any) -> None:
     page.keyboard.press("Enter")  # the map's projects are links a keyboard reaches
     page.wait_for_url(f"{live_server.base_url}/projects/AJ0001")
     expect(page.get_by_text("签名验证通过").first).to_be_visible()
+    expect(page.get_by_text("农户分成比例（净收入）")).to_be_visible()  # from its contract
     shot(page, "public-project")
     page.goto(f"{live_server.base_url}/methodologies")
     expect(page.locator("#bamboo-rate table")).to_be_visible()

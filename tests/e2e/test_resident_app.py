@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from tanhui.demo import DEMO_RESIDENT_PHONE
-from tests.e2e.conftest import LiveServer, screenshot
+from tests.e2e.a11y import shot
+from tests.e2e.conftest import LiveServer
 
 
 def sign_in(page: Any, server: LiveServer, phone: str = DEMO_RESIDENT_PHONE) -> None:
@@ -20,12 +21,12 @@ def sign_in(page: Any, server: LiveServer, phone: str = DEMO_RESIDENT_PHONE) -> 
 
 def test_resident_signs_in_on_a_phone(live_server: LiveServer, phone: Any) -> None:
     phone.goto(f"{live_server.base_url}/app")
-    screenshot(phone, "app-sign-in")
+    shot(phone, "app-sign-in")
     sign_in(phone, live_server)
     assert phone.locator(".tab-bar").is_visible()
     width = phone.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, "nothing overflows the phone's width"
-    screenshot(phone, "app-home")
+    shot(phone, "app-home")
 
 
 def test_elder_mode_and_language_change_what_is_rendered(
@@ -41,7 +42,7 @@ def test_elder_mode_and_language_change_what_is_rendered(
     assert phone.evaluate("parseFloat(getComputedStyle(document.body).fontSize)") >= 18
     button = phone.get_by_role("button", name="保存").bounding_box()
     assert button["height"] >= 60
-    screenshot(phone, "app-elder-mode")
+    shot(phone, "app-elder-mode")
     phone.get_by_role("link", name="English").click()
     assert phone.locator("html").get_attribute("lang") == "en"
     assert phone.get_by_role("button", name="Save").is_visible()
@@ -59,4 +60,4 @@ def test_login_page_works_by_keyboard(live_server: LiveServer, desktop: Any) -> 
     desktop.wait_for_url(f"{live_server.base_url}/")
     desktop.goto(f"{live_server.base_url}/admin")
     assert desktop.get_by_role("heading", name="平台管理").is_visible()
-    screenshot(desktop, "admin")
+    shot(desktop, "admin")

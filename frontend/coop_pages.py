@@ -9,7 +9,6 @@ HTML; a refused form comes back with the message next to the field, in the reade
 from __future__ import annotations
 
 import json
-import shutil
 import uuid
 from datetime import date, timedelta
 from pathlib import Path
@@ -33,6 +32,7 @@ from registry import geo, importer
 from registry.errors import InvalidImport, ParcelOverlap, RegistryNotFound
 from registry.models import (
     LandType,
+    MrvRun,
     Parcel,
     PeriodStatus,
     Project,
@@ -44,13 +44,14 @@ from registry.service import (
     households,
     imports,
     issuance,
+    mrv_runs,
     parcels,
     pledges,
     projects,
 )
 from registry.service.actors import Actor
 from tanhui import identity
-from tanhui.auth import Principal, SessionDep
+from tanhui.auth import Principal, SessionDep, get_engine
 from tanhui.errors import DomainError, NotFound
 from tanhui.i18n import N_, translate
 from tanhui.models import OrgKind, Role
@@ -796,7 +797,10 @@ def _project_page(
             "errors": errors or {},
             "may_act": may_act(principal),
             "can_run_mrv": project.status in {ProjectStatus.collected, ProjectStatus.issued},
-            "runs": mrv_jobs.jobs_of(str(_coop_id(principal)), str(project.id)),
+            "runs": [
+                mrv_jobs.JobStatus.of(run)
+                for run in mrv_runs.runs_of_project(session, actor=actor, project_id=project.id)
+            ],
         },
         principal=principal,
         status_code=status_code,
@@ -1004,7 +1008,7 @@ async def start_mrv(
     project = projects.get_project(session, actor=actor, project_id=project_id)
     submitted = await request.form()
     form = {key: str(value) for key, value in submitted.items() if isinstance(value, str)}
-    status = None
+    run_id = None
     try:
         if project.status not in {ProjectStatus.collected, ProjectStatus.issued}:
             raise fields.invalid(
@@ -1035,33 +1039,36 @@ async def start_mrv(
         included = projects.project_parcels(session, project.id)
         if not included:
             raise fields.invalid("_form", N_("Project {code} has no parcels."), code=project.code)
-        status = mrv_jobs.new_job(
-            organisation_id=str(_coop_id(principal)),
-            project_id=str(project.id),
-            methodology=f"{project.methodology_name}@{project.methodology_version}",
-            period_start=start,
-            period_end=end,
-        )
+        run_id = mrv_jobs.prepare_inputs()
         budget = MAX_RASTER_BYTES
         rasters: dict[str, str] = {}
         for layer, upload in uploads:
-            target = mrv_jobs.input_path(status.id, f"{layer}.tif")
+            target = mrv_jobs.input_path(run_id, f"{layer}.tif")
             budget -= await _save_upload(upload, target, budget)
             rasters[layer] = str(target)
         classes_path = None
         table = submitted.get("classes")
         if isinstance(table, StarletteUpload) and table.filename:
-            classes_path = mrv_jobs.input_path(status.id, "classes.csv")
+            classes_path = mrv_jobs.input_path(run_id, "classes.csv")
             await _save_upload(table, classes_path, MAX_CLASS_TABLE_BYTES)
+        run = mrv_runs.start_run(
+            session,
+            actor=actor,
+            project_id=project.id,
+            period_start=start,
+            period_end=end,
+            layers=rasters,
+            run_id=run_id,
+        )
     except DomainError as error:
-        if status is not None:
-            shutil.rmtree(mrv_jobs.job_dir(status.id), ignore_errors=True)
+        if run_id is not None:
+            mrv_jobs.discard_inputs(run_id)
         return _mrv_form(
             request,
             principal,
             session,
             project,
-            errors=errors_by_field(error, page_locale(request, principal)),
+            errors=_refused(session, request, principal, error),
             form=form,
             status_code=error.status,
         )
@@ -1070,22 +1077,32 @@ async def start_mrv(
         geometry=[shape(json.loads(parcel.geometry_geojson)) for parcel in included],
         crs="EPSG:4326",
     )
+    session.commit()  # the background thread's own transactions must see the run
     mrv_jobs.start(
-        status, parcels=frame, rasters=rasters, classes=str(classes_path) if classes_path else None
+        get_engine(request),
+        run,
+        parcels=frame,
+        rasters=rasters,
+        classes=str(classes_path) if classes_path else None,
+        scheduler=request.app.state.settings.mrv_scheduler,
     )
-    return RedirectResponse(f"/coop/mrv/{status.id}", status_code=303)
+    return RedirectResponse(f"/coop/mrv/{run.id.hex}", status_code=303)
 
 
-def _job(principal: Principal, job_id: str) -> mrv_jobs.JobStatus:
-    status = mrv_jobs.read_status(job_id) if mrv_jobs.JOB_ID.match(job_id) else None
-    if status is None or status.organisation_id != str(_coop_id(principal)):
+def _run(
+    session: Session, principal: Principal, job_id: str, *, with_report: bool = False
+) -> MrvRun:
+    run_id = mrv_jobs.run_id_of(job_id)
+    if run_id is None:
         raise NotFound(N_("No {what} {id}."), what="MRV run", id=job_id[:40])
-    return status
+    return mrv_runs.get_run(
+        session, actor=actor_of(principal), run_id=run_id, with_report=with_report
+    )
 
 
 @router.get("/mrv/{job_id}/status")
-def mrv_status(job_id: str, principal: Coop, request: Request) -> JSONResponse:
-    status = _job(principal, job_id)
+def mrv_status(job_id: str, principal: Coop, request: Request, session: SessionDep) -> JSONResponse:
+    status = mrv_jobs.JobStatus.of(_run(session, principal, job_id))
     locale = page_locale(request, principal)
     text = (
         translate(
@@ -1103,20 +1120,24 @@ def mrv_status(job_id: str, principal: Coop, request: Request) -> JSONResponse:
     )
 
 
-@router.get("/mrv/{job_id}", response_class=HTMLResponse)
-def mrv_job(request: Request, job_id: str, principal: Coop, session: SessionDep) -> Response:
-    status = _job(principal, job_id)
-    actor = actor_of(principal)
-    project = projects.get_project(session, actor=actor, project_id=uuid.UUID(status.project_id))
+def _mrv_job_page(
+    request: Request,
+    principal: Principal,
+    session: Session,
+    run: MrvRun,
+    *,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    status = mrv_jobs.JobStatus.of(run)
+    project = projects.get_project(session, actor=actor_of(principal), project_id=run.project_id)
     report_view = None
-    if status.state in {"done", "submitted"}:
-        text = mrv_jobs.read_report(job_id)
-        if text is not None:
-            report_view = reports.view(
-                text,
-                reports.outlines_of(projects.project_parcels(session, project.id)),
-                page_locale(request, principal),
-            )
+    if run.report_json is not None and status.state in {"done", "submitted"}:
+        report_view = reports.view(
+            run.report_json,
+            reports.outlines_of(projects.project_parcels(session, project.id)),
+            page_locale(request, principal),
+        )
     return render(
         request,
         "coop/mrv_job.html",
@@ -1124,12 +1145,21 @@ def mrv_job(request: Request, job_id: str, principal: Coop, session: SessionDep)
             "job": status,
             "project": project,
             "report": report_view,
-            "can_submit": status.state == "done"
+            "can_submit": not errors
+            and status.state == "done"
             and project.status in {ProjectStatus.collected, ProjectStatus.issued}
             and may_act(principal),
-            "errors": {},
+            "errors": errors or {},
         },
         principal=principal,
+        status_code=status_code,
+    )
+
+
+@router.get("/mrv/{job_id}", response_class=HTMLResponse)
+def mrv_job(request: Request, job_id: str, principal: Coop, session: SessionDep) -> Response:
+    return _mrv_job_page(
+        request, principal, session, _run(session, principal, job_id, with_report=True)
     )
 
 
@@ -1137,42 +1167,16 @@ def mrv_job(request: Request, job_id: str, principal: Coop, session: SessionDep)
 def submit_mrv(
     request: Request, job_id: str, principal: CoopMember, session: SessionDep
 ) -> Response:
-    status = _job(principal, job_id)
-    text = mrv_jobs.read_report(job_id)
+    run = _run(session, principal, job_id)
     try:
-        if status.state != "done" or text is None:
-            raise fields.invalid("_form", N_("This MRV run has no report to submit."))
-        period = projects.submit_period(
-            session,
-            actor=actor_of(principal),
-            project_id=uuid.UUID(status.project_id),
-            report=text,
-        )
+        mrv_runs.submit_run(session, actor=actor_of(principal), run_id=run.id)
     except DomainError as error:
         errors = _refused(session, request, principal, error)
-        project = projects.get_project(
-            session, actor=actor_of(principal), project_id=uuid.UUID(status.project_id)
+        run = _run(session, principal, job_id, with_report=True)
+        return _mrv_job_page(
+            request, principal, session, run, errors=errors, status_code=error.status
         )
-        return render(
-            request,
-            "coop/mrv_job.html",
-            {
-                "job": status,
-                "project": project,
-                "report": reports.view(
-                    text or "{}",
-                    reports.outlines_of(projects.project_parcels(session, project.id)),
-                    page_locale(request, principal),
-                ),
-                "can_submit": False,
-                "errors": errors,
-            },
-            principal=principal,
-            status_code=error.status,
-        )
-    session.commit()
-    mrv_jobs.mark_submitted(job_id, str(period.id))
-    return RedirectResponse(f"/coop/projects/{status.project_id}", status_code=303)
+    return RedirectResponse(f"/coop/projects/{run.project_id}", status_code=303)
 
 
 @router.get("/periods/{period_id}", response_class=HTMLResponse)

@@ -1,32 +1,41 @@
-"""MRV runs started from the cooperative portal: a background thread, progress on disk.
+"""MRV runs started from the cooperative portal: estimated in a background thread, recorded in
+the database.
 
-No registry service stores MRV jobs, so a job lives in the state folder, keyed by a random id:
-``<TANHUI_STATE_DIR>/mrv-jobs/<job id>/`` holds ``status.json`` (rewritten atomically as the
-run advances), the uploaded rasters (deleted when the run ends) and ``report.json`` (MRV's
-canonical JSON, the bytes the registry stores and hashes when the report is submitted). Any web
-process that sees the same state folder can show the progress; the request that started the job
-returns at once. At most :data:`MAX_RUNNING` runs estimate at a time; the others wait in line.
+The run itself (state, progress, error, report and its SHA-256) is a row written through
+:mod:`registry.service.mrv_runs` in short transactions of its own, so every web process on every
+machine shows the same runs, and the request that starts a run returns at once. Progress is
+written at most every :data:`PROGRESS_EVERY_S`; a run waiting for the estimate slot writes a
+heartbeat every :data:`HEARTBEAT_S`, so a run silent for the registry's stall limit died with its
+process, whichever process looks.
 
-The job knows its organisation and project; pages check the caller's organisation against it.
+Only the uploaded rasters stay on disk while the run lasts, under
+``<TANHUI_STATE_DIR>/mrv-jobs/<run id>/inputs/``, deleted when the run ends (folders a dead
+process left behind go a week later). The process that received the upload estimates it, so web
+processes need no shared folder; with ``TANHUI_MRV_SCHEDULER`` set, the Dask workers open the
+rasters by path, so they must see the same state folder (a shared mount, or object storage
+later). At most :data:`MAX_RUNNING` runs estimate at a time per process; the others wait in line.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import re
-import secrets
 import shutil
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from mrv.report import Report
-from tanhui.db import utcnow
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from registry.models import MrvRun
+from registry.service import mrv_runs
+from tanhui.db import new_id, retrying
 from tanhui.errors import DomainError
 from tanhui.i18n import N_
 from tanhui.settings import get_settings
@@ -34,25 +43,27 @@ from tanhui.settings import get_settings
 log = logging.getLogger("tanhui.frontend.mrv")
 
 JOBS_FOLDER = "mrv-jobs"
-JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+JOB_ID = re.compile(r"^[0-9a-f]{32}$")  # a run's id in URLs and folder names: its UUID's hex
 MAX_RUNNING = 1  # estimates are CPU-bound; one at a time leaves the web tier responsive
-PROGRESS_EVERY_S = 0.25  # status.json is rewritten at most this often
-STALLED_AFTER_S = 15 * 60  # a running job silent this long died with its process
-KEEP_JOBS_S = 7 * 24 * 3600  # finished jobs are removed a week later
-MAX_LISTED = 10  # runs listed on a project's page
+PROGRESS_EVERY_S = 0.25  # progress is written at most this often (four short writes a second)
+HEARTBEAT_S = 60.0  # a queued run says it is alive this often while it waits for the slot
+KEEP_FOLDERS_S = 7 * 24 * 3600  # input folders a dead process left behind go a week later
+UNEXPECTED = N_("The estimate stopped on an unexpected error; nothing was stored.")
 _running = threading.BoundedSemaphore(MAX_RUNNING)
 
 
-@dataclass
+@dataclass(frozen=True)
 class JobStatus:
-    id: str
+    """What the pages show of a run (read from its row; the report is read separately)."""
+
+    id: str  # hex of the run's UUID
     organisation_id: str
     project_id: str
     methodology: str
     period_start: str
     period_end: str
     layers: list[str]
-    state: str = "queued"  # queued, running, done, failed, submitted
+    state: str  # queued, running, done, failed, submitted
     done: int = 0
     total: int = 0
     error: str = ""  # an MRV domain error's message (English source, translated when shown)
@@ -60,13 +71,28 @@ class JobStatus:
     period_id: str = ""
     created_at: str = ""
     updated_at: str = ""
+    stalled: bool = False
 
-    @property
-    def stalled(self) -> bool:
-        if self.state not in {"queued", "running"} or not self.updated_at:
-            return False
-        age = (utcnow() - datetime.fromisoformat(self.updated_at)).total_seconds()
-        return age > STALLED_AFTER_S
+    @classmethod
+    def of(cls, run: MrvRun) -> JobStatus:
+        return cls(
+            id=run.id.hex,
+            organisation_id=str(run.organisation_id),
+            project_id=str(run.project_id),
+            methodology=run.methodology,
+            period_start=_iso(run.period_start),
+            period_end=_iso(run.period_end),
+            layers=mrv_runs.layer_names(run),
+            state=str(run.state),
+            done=run.done,
+            total=run.total,
+            error=run.error_message or "",
+            error_params=mrv_runs.error_params(run),
+            period_id=str(run.period_id) if run.period_id else "",
+            created_at=run.created_at.isoformat(timespec="seconds"),
+            updated_at=run.updated_at.isoformat(timespec="seconds"),
+            stalled=mrv_runs.is_stalled(run),
+        )
 
     @property
     def started_at(self) -> datetime | None:
@@ -75,6 +101,15 @@ class JobStatus:
     @property
     def percent(self) -> int:
         return int(100 * self.done / self.total) if self.total else 0
+
+
+def _iso(value: date | str) -> str:
+    return value if isinstance(value, str) else value.isoformat()
+
+
+def run_id_of(job_id: str) -> uuid.UUID | None:
+    """The run's UUID from its id in a URL, or None when it is not one."""
+    return uuid.UUID(hex=job_id) if JOB_ID.match(job_id) else None
 
 
 def jobs_dir() -> Path:
@@ -87,156 +122,150 @@ def job_dir(job_id: str) -> Path:
     return jobs_dir() / job_id
 
 
-def _write_status(status: JobStatus) -> None:
-    status.updated_at = utcnow().isoformat(timespec="seconds")
-    folder = job_dir(status.id)
-    temporary = folder / f"status.{threading.get_ident()}.tmp"
-    temporary.write_text(json.dumps(asdict(status), ensure_ascii=False), "utf-8")
-    os.replace(temporary, folder / "status.json")
+def input_path(run_id: uuid.UUID, name: str) -> Path:
+    return job_dir(run_id.hex) / "inputs" / name
 
 
-def read_status(job_id: str) -> JobStatus | None:
-    try:
-        raw = json.loads((job_dir(job_id) / "status.json").read_text("utf-8"))
-    except (OSError, ValueError):
-        return None
-    return JobStatus(**raw)
+def prepare_inputs() -> uuid.UUID:
+    """A new run's id and its empty ``inputs/`` folder (the run's row is created afterwards)."""
+    run_id = new_id()
+    (job_dir(run_id.hex) / "inputs").mkdir(parents=True)
+    return run_id
 
 
-def read_report(job_id: str) -> str | None:
-    try:
-        return (job_dir(job_id) / "report.json").read_text("utf-8")
-    except (OSError, ValueError):
-        return None
-
-
-def new_job(
-    *,
-    organisation_id: str,
-    project_id: str,
-    methodology: str,
-    period_start: date,
-    period_end: date,
-) -> JobStatus:
-    """Create the job's folder (``inputs/`` receives the uploads) and its first status."""
-    _clean_old_jobs()
-    job_id = secrets.token_hex(16)
-    (job_dir(job_id) / "inputs").mkdir(parents=True)
-    status = JobStatus(
-        id=job_id,
-        organisation_id=organisation_id,
-        project_id=project_id,
-        methodology=methodology,
-        period_start=period_start.isoformat(),
-        period_end=period_end.isoformat(),
-        layers=[],
-        created_at=utcnow().isoformat(timespec="seconds"),
-    )
-    _write_status(status)
-    return status
-
-
-def input_path(job_id: str, name: str) -> Path:
-    return job_dir(job_id) / "inputs" / name
+def discard_inputs(run_id: uuid.UUID) -> None:
+    shutil.rmtree(job_dir(run_id.hex), ignore_errors=True)
 
 
 def start(
-    status: JobStatus,
+    engine: Engine,
+    run: MrvRun,
     *,
     parcels: Any,
     rasters: dict[str, str],
     classes: str | None,
+    scheduler: str | None = None,
 ) -> None:
-    """Run the estimate in a background thread (``parcels``: a GeoDataFrame in WGS84)."""
-    status.layers = sorted(rasters)
-    _write_status(status)
+    """Estimate the committed, queued ``run`` in a background thread.
+
+    ``parcels``: a GeoDataFrame in WGS84; ``scheduler``: a Dask scheduler address, or None to
+    estimate in this process.
+    """
     params = {
-        "monitoring_period": {"start": status.period_start, "end": status.period_end},
+        "monitoring_period": {"start": _iso(run.period_start), "end": _iso(run.period_end)},
         "area": {"crs": "EPSG:4549"},
     }
     thread = threading.Thread(
         target=_run,
-        args=(status, parcels, rasters, classes, params),
-        name=f"mrv-{status.id[:8]}",
+        args=(engine, run.id, run.methodology, parcels, rasters, classes, params, scheduler),
+        name=f"mrv-{run.id.hex[:8]}",
         daemon=True,
     )
     thread.start()
 
 
+def _write(engine: Engine, run_id: uuid.UUID, work: Callable[[Session], bool]) -> bool | None:
+    """One short transaction of the run's; None when the database could not be written."""
+    try:
+        return retrying(engine, work)
+    except Exception:
+        log.exception("MRV run %s: its state could not be recorded", run_id.hex)
+        return None
+
+
 def _run(
-    status: JobStatus,
+    engine: Engine,
+    run_id: uuid.UUID,
+    methodology: str,
     parcels: Any,
     rasters: dict[str, str],
     classes: str | None,
     params: dict[str, Any],
+    scheduler: str | None,
 ) -> None:
     from mrv.service import estimate
 
-    with _running:
-        status.state = "running"
-        _write_status(status)
-        last = 0.0
-
-        def progress(done: int, total: int) -> None:
-            nonlocal last
-            now = time.monotonic()
-            status.done, status.total = done, total
-            if now - last >= PROGRESS_EVERY_S or done == total:
-                last = now
-                _write_status(status)
-
+    try:
+        _clean_old(engine)
+        while not _running.acquire(timeout=HEARTBEAT_S):
+            if _write(engine, run_id, lambda s: mrv_runs.record_progress(s, run_id)) is False:
+                return  # removed or finished elsewhere while it waited
         try:
-            report: Report = estimate(
-                parcels,
-                rasters,
-                status.methodology,
-                params,
-                progress=progress,
-                id_column="id",
-                classes=classes,
+            _estimate(
+                engine, run_id, methodology, parcels, rasters, classes, params, scheduler, estimate
             )
-            (job_dir(status.id) / "report.json").write_text(report.to_json(), "utf-8")
-            status.state = "done"
-        except DomainError as error:
-            status.state = "failed"
-            status.error = error.message
-            status.error_params = {k: str(v) for k, v in error.params.items()}
-        except Exception:
-            log.exception("MRV job %s failed", status.id)
-            status.state = "failed"
-            status.error = N_("The estimate stopped on an unexpected error; nothing was stored.")
         finally:
-            shutil.rmtree(job_dir(status.id) / "inputs", ignore_errors=True)
-        _write_status(status)
+            _running.release()
+    finally:
+        discard_inputs(run_id)
 
 
-def jobs_of(organisation_id: str, project_id: str, limit: int = MAX_LISTED) -> list[JobStatus]:
-    """The project's recent runs, newest first (what the state folder still keeps)."""
+def _estimate(
+    engine: Engine,
+    run_id: uuid.UUID,
+    methodology: str,
+    parcels: Any,
+    rasters: dict[str, str],
+    classes: str | None,
+    params: dict[str, Any],
+    scheduler: str | None,
+    estimate: Callable[..., Any],
+) -> None:
+    if _write(engine, run_id, lambda s: mrv_runs.mark_running(s, run_id)) is False:
+        return
+    last = 0.0
+
+    def progress(done: int, total: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last >= PROGRESS_EVERY_S or done == total:
+            last = now
+            _write(engine, run_id, lambda s: mrv_runs.record_progress(s, run_id, done, total))
+
+    try:
+        report = estimate(
+            parcels,
+            rasters,
+            methodology,
+            params,
+            progress=progress,
+            id_column="id",
+            classes=classes,
+            scheduler=scheduler,
+        )
+        text = report.to_json()
+    except DomainError as error:
+        failure = error
+        _write(
+            engine,
+            run_id,
+            lambda s: mrv_runs.fail(
+                s, run_id, code=failure.code, message=failure.message, params=failure.params
+            ),
+        )
+        return
+    except Exception:
+        log.exception("MRV run %s failed", run_id)
+        _write(engine, run_id, lambda s: _unexpected(s, run_id))
+        return
+    if _write(engine, run_id, lambda s: mrv_runs.finish(s, run_id, text)) is None:
+        _write(engine, run_id, lambda s: _unexpected(s, run_id))
+
+
+def _unexpected(session: Session, run_id: uuid.UUID) -> bool:
+    return mrv_runs.fail(session, run_id, code="mrv/unexpected", message=UNEXPECTED)
+
+
+def _clean_old(engine: Engine) -> None:
+    """Remove runs unchanged for a week, and input folders dead processes left behind."""
+    try:
+        retrying(engine, mrv_runs.remove_old_runs)
+    except Exception:
+        log.exception("old MRV runs could not be removed")
     folder = jobs_dir()
     if not folder.exists():
-        return []
-    found = []
-    for entry in folder.iterdir():
-        status = read_status(entry.name) if JOB_ID.match(entry.name) else None
-        if status and status.organisation_id == organisation_id and status.project_id == project_id:
-            found.append(status)
-    return sorted(found, key=lambda item: item.created_at, reverse=True)[:limit]
-
-
-def mark_submitted(job_id: str, period_id: str) -> None:
-    status = read_status(job_id)
-    if status is None:
         return
-    status.state = "submitted"
-    status.period_id = period_id
-    _write_status(status)
-
-
-def _clean_old_jobs() -> None:
-    folder = jobs_dir()
-    if not folder.exists():
-        return
-    cutoff = time.time() - KEEP_JOBS_S
+    cutoff = time.time() - KEEP_FOLDERS_S
     for entry in folder.iterdir():
         try:
             if entry.is_dir() and entry.stat().st_mtime < cutoff:

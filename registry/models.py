@@ -460,3 +460,47 @@ class ReversalParcel(SQLModel, table=True):
 
     reversal_id: uuid.UUID = Field(foreign_key="registry_reversal.id", primary_key=True)
     parcel_id: uuid.UUID = Field(foreign_key="registry_parcel.id", primary_key=True)
+
+
+class MrvRunState(StrEnum):
+    queued = "queued"  # waiting for the process's estimate slot
+    running = "running"
+    done = "done"  # the report is stored; it may be submitted
+    failed = "failed"
+    submitted = "submitted"  # its report became monitoring period ``period_id``
+
+
+class MrvRun(SQLModel, table=True):
+    """An MRV estimate started from the cooperative portal: its progress, then its report.
+
+    A web process runs the estimate in the background and writes progress here in short
+    transactions, so every web process on every machine sees the same runs. ``updated_at``
+    is the heartbeat: a queued or running run silent for long died with its process. The report
+    is MRV's canonical JSON text, the bytes the registry hashes when the run is submitted.
+    """
+
+    __tablename__ = "registry_mrv_run"
+    __table_args__ = (
+        Index("ix_registry_mrv_run_project", "project_id", "created_at"),
+        Index("ix_registry_mrv_run_updated", "updated_at"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    organisation_id: uuid.UUID = Field(foreign_key="organisation.id")
+    project_id: uuid.UUID = Field(foreign_key="registry_project.id")
+    methodology: str = Field(sa_type=String(121), description="name@version")
+    period_start: date
+    period_end: date
+    layers: str = Field(default="", sa_type=String(200), description="comma-separated names")
+    state: MrvRunState = Field(default=MrvRunState.queued, sa_type=String(16))
+    done: int = 0
+    total: int = 0
+    error_code: str | None = Field(default=None, sa_type=String(100))
+    error_message: str | None = Field(default=None, sa_type=Text, description="English template")
+    error_params_json: str | None = Field(default=None, sa_type=Text)
+    report_json: str | None = Field(default=None, sa_type=Text)
+    report_sha256: str | None = Field(default=None, sa_type=String(64))
+    period_id: uuid.UUID | None = Field(default=None, foreign_key="registry_monitoring_period.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

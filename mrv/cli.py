@@ -33,6 +33,21 @@ def _pairs(values: list[str], option: str) -> dict[str, str]:
     return result
 
 
+def _scheduler(given: str | None) -> str | None:
+    """The ``--scheduler`` flag when given, else the setting ``TANHUI_MRV_SCHEDULER``."""
+    from tanhui.settings import SettingsError, check_scheduler_address, load_settings
+
+    if given is not None:
+        try:
+            return check_scheduler_address(given)
+        except ValueError as error:
+            _fail(f"--scheduler {given!r}: {error}")
+    try:
+        return load_settings().mrv_scheduler
+    except SettingsError as error:
+        _fail(str(error))
+
+
 class _Bar:
     """A progress bar on stderr, created when the total is first known."""
 
@@ -102,12 +117,17 @@ def estimate_command(
     ] = None,
     scheduler: Annotated[
         str | None,
-        typer.Option("--scheduler", envvar="TANHUI_MRV_SCHEDULER", help="Dask scheduler address"),
+        typer.Option(
+            "--scheduler",
+            help="Dask scheduler address (default: the setting TANHUI_MRV_SCHEDULER; "
+            "unset: run in this process)",
+        ),
     ] = None,
 ) -> None:
     """Estimate a monitoring period's sequestration and write the MRV report."""
     from tanhui.errors import DomainError
 
+    scheduler = _scheduler(scheduler)
     start = _pairs(raster or [], "--raster")
     end = _pairs(raster_end or [], "--raster-end")
     if end:

@@ -12,6 +12,7 @@ import secrets
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -69,6 +70,9 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, gt=0)
     sms_provider: str = "log"
     audit_checkpoint_every: int = Field(default=100, gt=0)
+    # MRV estimates (``tanhui mrv estimate`` and the cooperative portal's runs) go to this Dask
+    # scheduler when set (optional extra ``tanhui[dist]``); unset: they run in the process.
+    mrv_scheduler: str | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -78,6 +82,13 @@ class Settings(BaseSettings):
         if value.startswith(("postgresql+psycopg://", "sqlite://")):
             return value
         raise ValueError("must start with sqlite:/// or postgresql://")
+
+    @field_validator("mrv_scheduler", mode="before")
+    @classmethod
+    def _check_mrv_scheduler(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        return check_scheduler_address(str(value))
 
     @field_validator("stripe_payment_method_types", mode="before")
     @classmethod
@@ -118,6 +129,42 @@ class Settings(BaseSettings):
         if self.secret_key is None:
             raise SettingsError("TANHUI_SECRET_KEY is not set")
         return self.secret_key.get_secret_value()
+
+
+SCHEDULER_SCHEMES = ("tcp", "tls", "inproc", "ucx", "ws", "wss")
+SCHEDULER_EXAMPLE = "tcp://10.0.0.5:8786"
+
+
+def check_scheduler_address(value: str) -> str:
+    """A Dask scheduler address (``tcp://host:port``, ``host:port``, ``tls://…``, ``inproc://…``).
+
+    Returns it stripped; raises ``ValueError`` with a one-line reason when it is malformed.
+    """
+    address = value.strip()
+    scheme, separator, rest = address.partition("://")
+    if not separator:
+        scheme, rest = "tcp", address
+    reason = f"must be a Dask scheduler address such as {SCHEDULER_EXAMPLE}"
+    if scheme not in SCHEDULER_SCHEMES:
+        raise ValueError(
+            f"{reason} (scheme {scheme!r} is not one of {', '.join(SCHEDULER_SCHEMES)})"
+        )
+    if any(character.isspace() for character in rest) or not rest:
+        raise ValueError(reason)
+    if scheme == "inproc":
+        return address
+    try:
+        parts = urlsplit("//" + rest)
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{reason} (bad port)") from None
+    if not parts.hostname or parts.path not in {"", "/"} or parts.query or parts.fragment:
+        raise ValueError(reason)
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(reason)
+    if port == 0:
+        raise ValueError(f"{reason} (bad port)")
+    return address
 
 
 def _looks_like_placeholder(value: str) -> bool:

@@ -154,6 +154,22 @@ def is_retryable(error: BaseException) -> bool:
     return False
 
 
+# Connection exceptions (class 08) and the server shutting the session down (57P01-57P03).
+DISCONNECT_SQLSTATE_PREFIXES = ("08", "57P01", "57P02", "57P03")
+
+
+def is_disconnect(error: BaseException) -> bool:
+    """The connection to the database was lost mid-request (the server restarted, an
+    administrator ended the session, the network failed): whether a commit in flight was
+    applied is unknown, so only an idempotent retry can tell."""
+    if not isinstance(error, DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    sqlstate = getattr(error.orig, "sqlstate", None) or ""
+    return sqlstate.startswith(DISCONNECT_SQLSTATE_PREFIXES)
+
+
 def retrying(
     engine: Engine,
     work: Callable[[Session], T],

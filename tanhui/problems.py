@@ -23,7 +23,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tanhui.db import is_retryable
+from tanhui.db import is_disconnect, is_retryable
 from tanhui.errors import PROBLEM_MEDIA_TYPE, DomainError, InvalidInput
 from tanhui.i18n import LOCALE_COOKIE, N_, both, negotiate, translate
 
@@ -85,6 +85,15 @@ class DatabaseBusy(DomainError):
     code = "database-busy"
     status = 503
     title = N_("The database is busy")
+
+
+class DatabaseUnavailable(DomainError):
+    """The connection to the database was lost while answering: the request may or may not
+    have been applied, and sending it again with the same Idempotency-Key tells which."""
+
+    code = "database-unavailable"
+    status = 503
+    title = N_("The database is unavailable")
 
 
 DATABASE_BUSY_RETRY_AFTER_S = 1
@@ -222,7 +231,23 @@ def _http_error(request: Request, exc: Exception) -> Response:
 
 def _database_error(request: Request, exc: Exception) -> Response:
     """Conflicts PostgreSQL resolves by aborting one transaction (deadlock, serialization
-    failure) or a SQLite database busy past its timeout: 503, retry; anything else is a 500."""
+    failure) or a SQLite database busy past its timeout: 503, retry; a lost connection: 503,
+    retry with the same key to learn the outcome; anything else is a 500."""
+    if is_disconnect(exc):
+        log.warning("database connection lost on %s %s: %s", request.method, request.url.path, exc)
+        lost = DatabaseUnavailable(
+            N_(
+                "The connection to the database was lost while answering; the request may or "
+                "may not have been applied. Send it again with the same Idempotency-Key to get "
+                "its result."
+            ),
+            retry_after=DATABASE_BUSY_RETRY_AFTER_S,
+        )
+        return problem_response(
+            request,
+            lost.to_problem(request_locale(request), request.url.path),
+            headers={"Retry-After": str(DATABASE_BUSY_RETRY_AFTER_S)},
+        )
     if not is_retryable(exc):
         return _unexpected(request, exc)
     log.warning("database conflict on %s %s: %s", request.method, request.url.path, exc)

@@ -214,6 +214,19 @@ def test_cut_database_connections_mid_load_lose_nothing_acknowledged(platform: P
             thread.join(timeout=60)
         assert cut > 0, "no connection was cut: the test proved nothing"
         _check(platform, server, load)
+        # a request whose connection was cut is told so (503, retry with the key), never a 500
+        failed = [
+            (c.kind, s, b)
+            for c in load.calls
+            for s, b in c.answers
+            if s >= 500
+            and not (
+                s == 503
+                and isinstance(b, dict)
+                and b.get("type") in {"/problems/database-unavailable", "/problems/database-busy"}
+            )
+        ]
+        assert not failed, failed[:3]
     finally:
         stop.set()
         server.stop()

@@ -141,10 +141,52 @@ def test_a_transaction_aborted_by_a_database_conflict_is_a_503_to_retry() -> Non
         assert "SELECT" not in other.text
 
 
+class _AdminShutdown(Exception):
+    sqlstate = "57P01"  # terminating connection due to administrator command
+
+
+def test_a_lost_database_connection_is_a_503_to_retry_with_the_key() -> None:
+    """The connection dropped mid-request (pg_terminate_backend, a restart): the outcome of a
+    commit in flight is unknown, so the answer says to retry with the same key, not a 500."""
+    from fastapi import FastAPI
+    from sqlalchemy.exc import OperationalError
+
+    from tanhui import problems
+
+    app = FastAPI()
+    problems.install(app)
+
+    @app.post("/api/v1/cut")
+    def cut() -> None:
+        raise OperationalError("COMMIT", {}, _AdminShutdown("terminating connection"))
+
+    @app.post("/api/v1/invalidated")
+    def invalidated() -> None:
+        raise OperationalError(
+            "SELECT 1", {}, Exception("server closed the connection"), connection_invalidated=True
+        )
+
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        for path in ("/api/v1/cut", "/api/v1/invalidated"):
+            lost = test_client.post(path, headers={"Accept-Language": "en"})
+            assert lost.status_code == 503, path
+            assert lost.headers["retry-after"] == "1"
+            body = lost.json()
+            assert body["type"] == "/problems/database-unavailable"
+            assert "Idempotency-Key" in body["detail"]
+            assert "COMMIT" not in lost.text and "terminating" not in lost.text
+
+
 def test_every_type_the_handlers_answer_with_has_its_page(client: TestClient) -> None:
     from tanhui import problems
 
     codes = [code for code, _title in problems._HTTP_PROBLEMS.values()]
-    for code in [*codes, "internal-error", "database-busy", "invalid-input"]:
+    for code in [
+        *codes,
+        "internal-error",
+        "database-busy",
+        "database-unavailable",
+        "invalid-input",
+    ]:
         page = client.get(f"/problems/{code}", headers={"Accept": "text/html"})
         assert page.status_code == 200, code

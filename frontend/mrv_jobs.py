@@ -4,9 +4,9 @@ the database.
 The run itself (state, progress, error, report and its SHA-256) is a row written through
 :mod:`registry.service.mrv_runs` in short transactions of its own, so every web process on every
 machine shows the same runs, and the request that starts a run returns at once. Progress is
-written at most every :data:`PROGRESS_EVERY_S`; a run waiting for the estimate slot writes a
-heartbeat every :data:`HEARTBEAT_S`, so a run silent for the registry's stall limit died with its
-process, whichever process looks.
+written at most every :data:`PROGRESS_EVERY_S`; a heartbeat every :data:`HEARTBEAT_S` while the
+run waits for the estimate slot or estimates, so a run silent for the registry's stall limit died
+with its process, whichever process looks.
 
 Only the uploaded rasters stay on disk while the run lasts, under
 ``<TANHUI_STATE_DIR>/mrv-jobs/<run id>/inputs/``, deleted when the run ends (folders a dead
@@ -46,7 +46,7 @@ JOBS_FOLDER = "mrv-jobs"
 JOB_ID = re.compile(r"^[0-9a-f]{32}$")  # a run's id in URLs and folder names: its UUID's hex
 MAX_RUNNING = 1  # estimates are CPU-bound; one at a time leaves the web tier responsive
 PROGRESS_EVERY_S = 0.25  # progress is written at most this often (four short writes a second)
-HEARTBEAT_S = 60.0  # a queued run says it is alive this often while it waits for the slot
+HEARTBEAT_S = 60.0  # a queued or running run says it is alive at least this often
 KEEP_FOLDERS_S = 7 * 24 * 3600  # input folders a dead process left behind go a week later
 UNEXPECTED = N_("The estimate stopped on an unexpected error; nothing was stored.")
 _running = threading.BoundedSemaphore(MAX_RUNNING)
@@ -191,13 +191,38 @@ def _run(
             if _write(engine, run_id, lambda s: mrv_runs.record_progress(s, run_id)) is False:
                 return  # removed or finished elsewhere while it waited
         try:
-            _estimate(
-                engine, run_id, methodology, parcels, rasters, classes, params, scheduler, estimate
+            stop = threading.Event()
+            beating = threading.Thread(
+                target=_heartbeat, args=(engine, run_id, stop), name=f"mrv-beat-{run_id.hex[:8]}"
             )
+            beating.start()
+            try:
+                _estimate(
+                    engine,
+                    run_id,
+                    methodology,
+                    parcels,
+                    rasters,
+                    classes,
+                    params,
+                    scheduler,
+                    estimate,
+                )
+            finally:
+                stop.set()
+                beating.join()
         finally:
             _running.release()
     finally:
         discard_inputs(run_id)
+
+
+def _heartbeat(engine: Engine, run_id: uuid.UUID, stop: threading.Event) -> None:
+    """While the estimate runs, say the run is alive even when no chunk finishes for a while
+    (reading and reprojecting many parcels, long tasks on a Dask cluster)."""
+    while not stop.wait(HEARTBEAT_S):
+        if _write(engine, run_id, lambda s: mrv_runs.record_progress(s, run_id)) is False:
+            return
 
 
 def _estimate(

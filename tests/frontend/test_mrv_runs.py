@@ -186,3 +186,46 @@ def test_a_portal_run_goes_through_the_configured_scheduler(
     assert run is not None and run.report_json is not None
     assert json.loads(run.report_json)["totals"]["parcels"] == 1
     session.rollback()
+
+
+def test_a_running_run_keeps_its_heartbeat_between_chunks(
+    engine: Any, session: Session, faces: Faces, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No chunk finishes for a while (parcels being prepared, a long Dask task): the run's
+    heartbeat still moves updated_at, so it never looks stalled; once done, it stops."""
+    import threading
+    import time
+
+    project = helpers.project(session, faces.roles, status=ProjectStatus.collected)
+    run = mrv_runs.start_run(
+        session,
+        actor=faces.coop.actor,
+        project_id=project.id,
+        period_start=date(2022, 1, 1),
+        period_end=date(2024, 12, 31),
+        layers=["index"],
+    )
+    old = utcnow() - mrv_runs.STALLED_AFTER - timedelta(minutes=1)
+    run.updated_at = old
+    session.commit()
+    monkeypatch.setattr(mrv_jobs, "HEARTBEAT_S", 0.05)
+    stop = threading.Event()
+    beating = threading.Thread(target=mrv_jobs._heartbeat, args=(engine, run.id, stop))
+    beating.start()
+    deadline = time.monotonic() + 30
+    try:
+        while True:
+            session.expire_all()
+            seen = session.get(MrvRun, run.id)
+            assert seen is not None
+            beat = seen.updated_at
+            session.rollback()
+            if beat > old:
+                break
+            assert time.monotonic() < deadline, "no heartbeat"
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        beating.join(timeout=30)
+    assert not beating.is_alive()
+    assert not mrv_runs.is_stalled(seen)

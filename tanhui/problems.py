@@ -235,32 +235,36 @@ def _database_error(request: Request, exc: Exception) -> Response:
     retry with the same key to learn the outcome; anything else is a 500."""
     if is_disconnect(exc):
         log.warning("database connection lost on %s %s: %s", request.method, request.url.path, exc)
-        lost = DatabaseUnavailable(
-            N_(
-                "The connection to the database was lost while answering; the request may or "
-                "may not have been applied. Send it again with the same Idempotency-Key to get "
-                "its result."
-            ),
-            retry_after=DATABASE_BUSY_RETRY_AFTER_S,
-        )
-        return problem_response(
+        return _retry_later(
             request,
-            lost.to_problem(request_locale(request), request.url.path),
-            headers={"Retry-After": str(DATABASE_BUSY_RETRY_AFTER_S)},
+            DatabaseUnavailable(
+                N_(
+                    "The connection to the database was lost while answering; the request may "
+                    "or may not have been applied. Send it again with the same Idempotency-Key "
+                    "to get its result."
+                ),
+                retry_after=DATABASE_BUSY_RETRY_AFTER_S,
+            ),
         )
     if not is_retryable(exc):
         return _unexpected(request, exc)
     log.warning("database conflict on %s %s: %s", request.method, request.url.path, exc)
-    busy = DatabaseBusy(
-        N_(
-            "The database could not apply this request because of a concurrent one; nothing "
-            "was changed. Send it again (with the same Idempotency-Key, if it had one)."
+    return _retry_later(
+        request,
+        DatabaseBusy(
+            N_(
+                "The database could not apply this request because of a concurrent one; nothing "
+                "was changed. Send it again (with the same Idempotency-Key, if it had one)."
+            ),
+            retry_after=DATABASE_BUSY_RETRY_AFTER_S,
         ),
-        retry_after=DATABASE_BUSY_RETRY_AFTER_S,
     )
+
+
+def _retry_later(request: Request, error: DomainError) -> Response:
     return problem_response(
         request,
-        busy.to_problem(request_locale(request), request.url.path),
+        error.to_problem(request_locale(request), request.url.path),
         headers={"Retry-After": str(DATABASE_BUSY_RETRY_AFTER_S)},
     )
 

@@ -18,6 +18,7 @@ from market.rewards.schemas import (
     RewardCreate,
     RewardList,
     RewardPublic,
+    RewardsFundPublic,
     RewardUpdate,
     VoucherConfirm,
     VoucherList,
@@ -351,4 +352,22 @@ def merchant_vouchers(principal: CurrentUser, session: SessionDep) -> Any:
             voucher_public(session, view, with_code=False)
             for view in redemptions.vouchers_of_sponsor(session, principal.organisation_id)
         ]
+    )
+
+
+@router.get(
+    "/rewards-fund",
+    response_model=RewardsFundPublic,
+    summary="The residents' rewards fund (public): in from pool sales, paid out for rewards, "
+    "balance, platform top-ups, vouchers reimbursed",
+)
+def rewards_fund_figures(session: SessionDep) -> Any:
+    figures = rewards_fund.summary(session)
+    return RewardsFundPublic(
+        from_sales_fen=figures.from_sales_fen,
+        paid_for_rewards_fen=figures.paid_for_rewards_fen,
+        balance_fen=figures.balance_fen,
+        platform_topped_up_fen=figures.platform_topped_up_fen,
+        rewards_total_fen=figures.rewards_total_fen,
+        rewards_reimbursed=figures.rewards_reimbursed,
     )

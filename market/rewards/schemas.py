@@ -105,3 +105,24 @@ class VoucherList(BaseModel):
 
 class VoucherConfirm(BaseModel):
     code: str = Field(min_length=4, max_length=40)
+
+
+class RewardsFundPublic(BaseModel):
+    """The residents' rewards fund's figures, from the ledger (ADR 0059). Public: aggregates
+    only, no personal data."""
+
+    currency: Literal["CNY"] = "CNY"
+    from_sales_fen: int = Field(
+        description="received from sales of the residents' pool batches (settlement credits)"
+    )
+    paid_for_rewards_fen: int = Field(
+        description="paid by the fund to merchants for honoured platform vouchers"
+    )
+    balance_fen: int = Field(description="the fund's posted balance")
+    platform_topped_up_fen: int = Field(
+        description="what the platform's own account paid when the fund could not"
+    )
+    rewards_total_fen: int = Field(
+        description="all reimbursements: paid_for_rewards_fen + platform_topped_up_fen"
+    )
+    rewards_reimbursed: int = Field(description="how many vouchers were reimbursed")

@@ -332,6 +332,7 @@ RULES: dict[str, RuleLike] = {
     "GET /api/v1/points/pools": PUBLIC,
     "POST /api/v1/points/pools": ADMIN_ONLY,
     "GET /api/v1/points/rewards": PUBLIC,
+    "GET /api/v1/points/rewards-fund": PUBLIC,
     "POST /api/v1/points/rewards": org(*SPONSORS),
     "PATCH /api/v1/points/rewards/{reward_id}": org(K.merchant, hidden=True, others=HIDDEN),
     "POST /api/v1/points/redemptions": RESIDENT_ONLY,

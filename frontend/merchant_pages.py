@@ -1,5 +1,6 @@
 """The merchant's face of carbon points (``/merchant``): confirm a voucher by its code or its
-QR code (the QR opens ``/merchant/vouchers/{code}``), see recent vouchers, offer rewards.
+QR code (the QR opens ``/merchant/vouchers/{code}``), see recent vouchers of its rewards and the
+platform vouchers it honoured with their reimbursements (ADR 0059), offer rewards.
 
 For users of organisations that sponsor rewards (merchants, data partners such as the bus
 operator, enterprises, the platform). Works without JavaScript.
@@ -72,12 +73,18 @@ def _page(
         else []
     )
     vouchers = redemptions.vouchers_of_sponsor(session, organisation.id) if organisation else []
+    honoured = (
+        redemptions.honoured_platform_vouchers(session, organisation.id) if organisation else []
+    )
     return render(
         request,
         "merchant/home.html",
         {
             "rewards": rewards,
             "vouchers": vouchers,
+            "honoured": honoured,
+            "honours_platform_vouchers": bool(honoured)
+            or (organisation is not None and organisation.kind in redemptions.HONOURING_KINDS),
             "result": result,
             "confirmed": confirmed,
             "reimbursement": reimbursement,

@@ -21,13 +21,14 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlmodel import Session
 
 from market.service.common import CNY, cny_account, org_owner
 from registry.models import Project, ProjectType
 from wallet import service as wallet
-from wallet.models import Account
+from wallet.models import Account, Side
 
 FUND = "rewards_fund"
 FUND_OWNER = f"system:{FUND}"
@@ -127,6 +128,53 @@ def reimbursement_of(session: Session, redemption_id: uuid.UUID) -> Reimbursemen
         from_fund_fen=int(metadata.get("from_fund_fen", 0)),
         from_platform_fen=int(metadata.get("from_platform_fen", 0)),
     )
+
+
+@dataclass(frozen=True)
+class ReceivedReimbursement:
+    """One platform voucher a merchant honoured, as its CNY account received the payment."""
+
+    entry_id: uuid.UUID
+    at: datetime
+    redemption_id: uuid.UUID
+    reward_id: uuid.UUID
+    amount_fen: int
+    from_fund_fen: int
+    from_platform_fen: int
+
+
+def reimbursements_to(
+    session: Session, merchant_id: uuid.UUID, *, limit: int = 100
+) -> list[ReceivedReimbursement]:
+    """The reimbursements ``merchant_id`` received for platform vouchers it honoured, newest
+    first, from its CNY account's postings (read-only: a merchant without an account has none)."""
+    account = wallet.find_account(session, asset=CNY, owner=org_owner(merchant_id))
+    if account is None:
+        return []
+    lines = wallet.postings_of_code(session, account.id, code=REIMBURSEMENT_CODE, limit=limit)
+    # A reimbursement paid partly by the fund and partly by the platform credits the merchant
+    # twice in one entry: one row per entry, the credits summed.
+    amounts: dict[uuid.UUID, int] = {}
+    firsts: list[wallet.PostingLine] = []
+    for line in lines:
+        if line.side != Side.credit:
+            continue
+        if line.entry_id not in amounts:
+            firsts.append(line)
+        amounts[line.entry_id] = amounts.get(line.entry_id, 0) + line.amount
+    received = [
+        ReceivedReimbursement(
+            entry_id=line.entry_id,
+            at=line.created_at,
+            redemption_id=uuid.UUID(str(line.metadata["redemption"])),
+            reward_id=uuid.UUID(str(line.metadata["reward"])),
+            amount_fen=amounts[line.entry_id],
+            from_fund_fen=int(line.metadata.get("from_fund_fen", 0)),
+            from_platform_fen=int(line.metadata.get("from_platform_fen", 0)),
+        )
+        for line in firsts
+    ]
+    return received
 
 
 @dataclass(frozen=True)

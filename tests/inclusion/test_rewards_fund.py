@@ -409,3 +409,106 @@ def test_concurrent_confirmations_never_overdraw_the_fund(pg_engine: Engine) -> 
         assert summary.platform_topped_up_fen == 12 * 300 - 1_000
         assert summary.rewards_reimbursed == 12
         assert wallet.verify_ledger(session).ok
+
+
+def test_the_api_publishes_the_fund_figures_of_the_ledger(
+    client: TestClient, session: Session
+) -> None:
+    """``GET /api/v1/points/rewards-fund`` (public, no sign-in) answers the ledger's figures after
+    a pool sale and two reimbursements, one split between the fund and the platform."""
+    roles, batch = _pool_batch(session)
+    pool_lot = listings.create_listing(
+        session, actor=roles.coop, batch_id=batch.id, quantity_t=1, price_fen_per_t=2_400
+    )
+    _sell(session, roles.enterprise, [(pool_lot.id, 1)])
+    net = split_line(2_400, get_settings().market_fee_bp, lambda _: {}).seller_fen
+    platform = factories.organisation(session, OrgKind.platform)
+    merchant = factories.organisation(session, OrgKind.merchant)
+    resident = helpers.resident(session)
+    helpers.give_points(session, resident, 100)
+    split = redemptions.redeem(
+        session, resident=resident, reward_id=_platform_voucher(session, platform, net + 200)
+    )
+    whole = redemptions.redeem(
+        session, resident=resident, reward_id=_platform_voucher(session, platform, 300)
+    )
+    redemptions.confirm(session, code=split.code, organisation=merchant, actor="m")
+    redemptions.confirm(session, code=whole.code, organisation=merchant, actor="m")
+    session.commit()
+
+    response = client.get("/api/v1/points/rewards-fund")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body == {
+        "currency": "CNY",
+        "from_sales_fen": net,
+        "paid_for_rewards_fen": net,
+        "balance_fen": 0,
+        "platform_topped_up_fen": 500,
+        "rewards_total_fen": net + 500,
+        "rewards_reimbursed": 2,
+    }
+    # The same numbers straight from the ledger's balances and the service the pages use.
+    assert body["balance_fen"] == _cny(session, rewards_fund.FUND_OWNER)
+    assert body["platform_topped_up_fen"] == -_cny(session, "system:operating")
+    assert body["rewards_total_fen"] == _cny(session, f"org:{merchant.id}")
+    figures = rewards_fund.summary(session)
+    assert body["from_sales_fen"] == figures.from_sales_fen
+    assert body["rewards_reimbursed"] == figures.rewards_reimbursed
+    # Documented in OpenAPI, public (no security requirement), with its response model.
+    spec = client.get("/api/openapi.json").json()
+    operation = spec["paths"]["/api/v1/points/rewards-fund"]["get"]
+    assert operation["summary"] and not operation.get("security")
+    schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    assert schema["$ref"].endswith("/RewardsFundPublic")
+    assert wallet.verify_ledger(session).ok
+
+
+def test_the_merchant_page_lists_the_platform_vouchers_it_honoured(
+    client: TestClient, session: Session
+) -> None:
+    platform = factories.organisation(session, OrgKind.platform)
+    merchant = factories.organisation(session, OrgKind.merchant, name="莫干山民宿（测试）")
+    other = factories.organisation(session, OrgKind.merchant)
+    cashier = factories.user(session, org=merchant)
+    other_cashier = factories.user(session, org=other)
+    resident = helpers.resident(session)
+    helpers.give_points(session, resident, 100)
+    _fund_with(session, 300)
+    split = redemptions.redeem(
+        session, resident=resident, reward_id=_platform_voucher(session, platform, 500)
+    )
+    own_reward = catalogue.create_reward(
+        session,
+        sponsor=merchant,
+        kind=RewardKind.voucher,
+        title="民宿自有 8 元券",
+        points_price=5,
+        value_fen=800,
+        actor="test",
+    )
+    own = redemptions.redeem(session, resident=resident, reward_id=own_reward.id)
+    redemptions.confirm(session, code=split.code, organisation=merchant, actor="m")
+    redemptions.confirm(session, code=own.code, organisation=merchant, actor="m")
+    paid = rewards_fund.reimbursement_of(session, split.redemption.id)
+    assert paid is not None and (paid.from_fund_fen, paid.from_platform_fen) == (300, 200)
+    session.commit()
+
+    factories.login(client, cashier.email)
+    page = client.get("/merchant")
+    assert page.status_code == 200
+    section = page.text.split('id="honoured-platform-vouchers"', 1)[1].split("</section>", 1)[0]
+    rows = re.findall(r'<tr data-entry="([^"]+)">(.*?)</tr>', section, flags=re.S)
+    # One row for the entry (two credits: fund and platform), none for the merchant's own reward.
+    assert [entry for entry, _ in rows] == [str(paid.entry_id)]
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", rows[0][1])
+    assert cells[1:] == ["低碳出行 5 元券", "¥5.00", "¥3.00", "¥2.00"]
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", cells[0]), cells[0]
+    assert "民宿自有 8 元券" not in section
+    client.cookies.clear()
+    # Another merchant sees none of it.
+    factories.login(client, other_cashier.email)
+    other_page = client.get("/merchant")
+    other_section = other_page.text.split('id="honoured-platform-vouchers"', 1)[1]
+    assert "data-entry=" not in other_section.split("</section>", 1)[0]
+    assert redemptions.honoured_platform_vouchers(session, other.id) == []

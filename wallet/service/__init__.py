@@ -57,6 +57,7 @@ from wallet.service.history import (
     count_entries,
     list_postings,
     postings_csv,
+    postings_of_code,
     totals_by_code,
 )
 from wallet.service.holds import (
@@ -113,6 +114,7 @@ __all__ = [
     "post_entries",
     "post_entry",
     "postings_csv",
+    "postings_of_code",
     "resolve_owner",
     "reverse_entry",
     "set_frozen",

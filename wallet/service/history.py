@@ -113,6 +113,43 @@ def count_entries(session: Session, *, account_ids: Iterable[uuid.UUID], code: s
     return int(count or 0)
 
 
+def postings_of_code(
+    session: Session, account_id: uuid.UUID, *, code: str, limit: int = DEFAULT_PAGE_SIZE
+) -> list[PostingLine]:
+    """The account's posted postings of entries of ``code``, newest first, at most ``limit``
+    (e.g. the reimbursements a merchant received: one query, no page cursor)."""
+    get_account(session, account_id)
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise InvalidInput(N_("limit must be between 1 and {maximum}."), maximum=MAX_PAGE_SIZE)
+    rows = session.exec(
+        select(Posting, JournalEntry)
+        .join(JournalEntry, col(JournalEntry.id) == col(Posting.entry_id))
+        .where(col(Posting.account_id) == account_id)
+        .where(col(Posting.layer) == Layer.posted)
+        .where(col(JournalEntry.code) == code)
+        .order_by(col(Posting.id).desc())
+        .limit(limit)
+    ).all()
+    return [_line(posting, entry) for posting, entry in rows]
+
+
+def _line(posting: Posting, entry: JournalEntry) -> PostingLine:
+    return PostingLine(
+        id=int(posting.id or 0),
+        entry_id=entry.id,
+        created_at=entry.created_at,
+        kind=entry.kind,
+        code=entry.code,
+        layer=posting.layer,
+        side=posting.side,
+        amount=posting.amount,
+        asset=posting.asset,
+        hold_id=entry.hold_id,
+        reverses_id=entry.reverses_id,
+        metadata=json.loads(entry.metadata_json),
+    )
+
+
 def _cursor_value(cursor: str | None) -> int:
     if cursor is None or cursor == "":
         return 0
@@ -147,23 +184,7 @@ def list_postings(
         .order_by(col(Posting.id))
         .limit(limit + 1)
     ).all()
-    items = [
-        PostingLine(
-            id=int(posting.id or 0),
-            entry_id=entry.id,
-            created_at=entry.created_at,
-            kind=entry.kind,
-            code=entry.code,
-            layer=posting.layer,
-            side=posting.side,
-            amount=posting.amount,
-            asset=posting.asset,
-            hold_id=entry.hold_id,
-            reverses_id=entry.reverses_id,
-            metadata=json.loads(entry.metadata_json),
-        )
-        for posting, entry in rows[:limit]
-    ]
+    items = [_line(posting, entry) for posting, entry in rows[:limit]]
     next_cursor = str(items[-1].id) if len(rows) > limit else None
     return PostingPage(items=items, next_cursor=next_cursor)
 

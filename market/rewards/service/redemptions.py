@@ -395,6 +395,34 @@ def vouchers_of_sponsor(
     return [VoucherView(*row) for row in rows]
 
 
+@dataclass(frozen=True)
+class HonouredVoucher:
+    """A platform voucher the organisation honoured, and what it was reimbursed for it."""
+
+    reimbursement: rewards_fund.ReceivedReimbursement
+    reward: Reward
+
+
+def honoured_platform_vouchers(
+    session: Session, organisation_id: uuid.UUID, *, limit: int = 100
+) -> list[HonouredVoucher]:
+    """Platform vouchers ``organisation_id`` honoured (not of its own rewards), newest first,
+    each with the reimbursement its CNY account received (ADR 0059): read from the ledger."""
+    received = rewards_fund.reimbursements_to(session, organisation_id, limit=limit)
+    if not received:
+        return []
+    wanted = {item.reward_id for item in received}
+    rewards = {
+        reward.id: reward
+        for reward in session.exec(select(Reward).where(col(Reward.id).in_(wanted))).all()
+    }
+    return [
+        HonouredVoucher(item, rewards[item.reward_id])
+        for item in received
+        if item.reward_id in rewards
+    ]
+
+
 def lookup(
     session: Session, *, code: str, organisation: Organisation | None, is_platform_admin: bool
 ) -> VoucherView:

@@ -7,7 +7,8 @@ inclusion); the sub-modules hold the implementation:
 - :mod:`wallet.service.accounts`: assets, accounts, system accounts, balances, freezing;
 - :mod:`wallet.service.entries`: ``post_entry``, ``post_entries`` (batches), reversals;
 - :mod:`wallet.service.holds`: ``hold``, ``capture_hold``, ``void_hold``, ``expire_holds``;
-- :mod:`wallet.service.history`: ``list_postings`` (cursor pages, CSV);
+- :mod:`wallet.service.history`: ``list_postings`` (cursor pages, CSV), totals and postings
+  by entry code;
 - :mod:`wallet.service.verify`: ``verify_ledger`` (recompute balances, check the chains);
 - :mod:`wallet.service.engine` and :mod:`wallet.service.chain`: how entries are applied.
 """

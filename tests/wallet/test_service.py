@@ -101,6 +101,28 @@ def test_post_entry_moves_value_and_balances(session: Session) -> None:
     assert service.get_balance(session, issuance.id).balance == -1_000
 
 
+def test_postings_of_one_code_newest_first(session: Session) -> None:
+    payer = funded(session, 1_000)
+    payee = service.open_account(session, asset="CNY", owner=org())
+    for amount, code in [(10, "purchase"), (20, "refund"), (30, "purchase"), (40, "purchase")]:
+        service.post_entry(
+            session, code=code, transfers=[Transfer(payer.id, payee.id, amount)], metadata={}
+        )
+    lines = service.postings_of_code(session, payee.id, code="purchase")
+    assert [(line.amount, line.code, line.side) for line in lines] == [
+        (40, "purchase", "C"),
+        (30, "purchase", "C"),
+        (10, "purchase", "C"),
+    ]
+    assert [
+        line.amount
+        for line in service.postings_of_code(session, payee.id, code="purchase", limit=2)
+    ] == [40, 30]
+    assert service.postings_of_code(session, payee.id, code="settlement") == []
+    with pytest.raises(InvalidInput):
+        service.postings_of_code(session, payee.id, code="purchase", limit=0)
+
+
 def test_all_transfers_of_an_entry_or_none(session: Session) -> None:
     payer = funded(session, 100)
     a = service.open_account(session, asset="CNY", owner=org())

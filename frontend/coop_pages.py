@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -217,9 +218,32 @@ async def import_households(
     session: SessionDep,
     file: Annotated[UploadFile, File()],
 ) -> Response:
+    return await _import_csv(
+        request,
+        principal,
+        session,
+        file,
+        run_import=csv_import.import_households,
+        page=_households_page,
+        field="households_file",
+    )
+
+
+async def _import_csv(
+    request: Request,
+    principal: Principal,
+    session: Session,
+    file: UploadFile,
+    *,
+    run_import: Callable[..., Any],
+    page: Callable[..., Response],
+    field: str,
+) -> Response:
+    """Import an uploaded CSV with ``run_import``: the page shows the import report, or the
+    refusal of the whole file next to its field."""
     content = await file.read(csv_import.MAX_CSV_BYTES + 1)
     try:
-        report = csv_import.import_households(
+        report = run_import(
             session,
             actor=actor_of(principal),
             cooperative_id=_coop_id(principal),
@@ -228,14 +252,14 @@ async def import_households(
         )
     except DomainError as error:
         errors = _refused(session, request, principal, error)
-        return _households_page(
+        return page(
             request,
             principal,
             session,
-            errors={"households_file": errors.get("_form", next(iter(errors.values())))},
+            errors={field: errors.get("_form", next(iter(errors.values())))},
             status_code=error.status,
         )
-    return _households_page(request, principal, session, report=report)
+    return page(request, principal, session, report=report)
 
 
 @router.get("/households/{household_id}", response_class=HTMLResponse)
@@ -315,25 +339,15 @@ async def import_contracts(
     session: SessionDep,
     file: Annotated[UploadFile, File()],
 ) -> Response:
-    content = await file.read(csv_import.MAX_CSV_BYTES + 1)
-    try:
-        report = csv_import.import_contracts(
-            session,
-            actor=actor_of(principal),
-            cooperative_id=_coop_id(principal),
-            content=content,
-            locale=page_locale(request, principal),
-        )
-    except DomainError as error:
-        errors = _refused(session, request, principal, error)
-        return _contracts_page(
-            request,
-            principal,
-            session,
-            errors={"contracts_file": errors.get("_form", next(iter(errors.values())))},
-            status_code=error.status,
-        )
-    return _contracts_page(request, principal, session, report=report)
+    return await _import_csv(
+        request,
+        principal,
+        session,
+        file,
+        run_import=csv_import.import_contracts,
+        page=_contracts_page,
+        field="contracts_file",
+    )
 
 
 def _contract_page(

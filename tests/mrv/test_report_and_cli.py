@@ -281,4 +281,9 @@ def test_report_validates_against_its_json_schema(shared_data: Path, tmp_path: P
         {"red": landsat(shared_data, "B4"), "nir": landsat(shared_data, "B5")},
         "bamboo-rate",
     )
-    jsonschema.validate(json.loads(report.to_json()), json_schema())
+    document = json.loads(report.to_json())
+    jsonschema.validate(document, json_schema())
+    # the schema is strict enough to refuse a report missing what it promises
+    del document[next(iter(json_schema()["required"]))]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(document, json_schema())

@@ -316,7 +316,8 @@ def test_sign_in_is_rate_limited_per_address(world: World, world_client: TestCli
     limited = world_client.post(
         "/api/v1/auth/session", json={"email": "signin@matrix.example.cn", "password": PASSWORD}
     )
-    _problem(limited, 429)
+    # the right password of a real account is refused too: the address is limited, not the account
+    assert _problem(limited, 429)["type"] == "/problems/auth/too-many-attempts"
 
 
 def test_resident_codes_are_rate_limited(world_client: TestClient) -> None:
@@ -372,14 +373,14 @@ def test_an_oversized_upload_is_refused_before_it_is_read(
         },
         content=b"--x--\r\n",
     )
-    _problem(response, 413)
+    assert _problem(response, 413)["type"] == "/problems/payload-too-large"
     # the default limit for an ordinary JSON route, with a real body
     big = world_client.post(
         "/api/v1/registry/parcels",
         headers={**_coop(world), "Content-Type": "application/json"},
         content=b'{"code": "' + b"x" * (1024 * 1024 + 10) + b'"}',
     )
-    _problem(big, 413)
+    assert _problem(big, 413)["type"] == "/problems/payload-too-large"
 
 
 def test_a_zip_bomb_is_refused(world: World, world_client: TestClient) -> None:
@@ -404,7 +405,8 @@ def test_many_small_files_in_a_zip_are_refused(world: World, world_client: TestC
     with zipfile.ZipFile(buffer, "w") as archive:
         for number in range(500):
             archive.writestr(f"f{number}.txt", b"x")
-    _problem(_import(world_client, world, "many.zip", buffer.getvalue()), 422)
+    body = _problem(_import(world_client, world, "many.zip", buffer.getvalue()), 422)
+    assert body["type"] == "/problems/registry/invalid-import"
 
 
 @pytest.mark.parametrize(
@@ -421,7 +423,8 @@ def test_many_small_files_in_a_zip_are_refused(world: World, world_client: TestC
 def test_unreadable_files_get_a_clear_problem(
     world: World, world_client: TestClient, name: str, content: bytes
 ) -> None:
-    _problem(_import(world_client, world, name, content), 422)
+    body = _problem(_import(world_client, world, name, content), 422)
+    assert body["type"] == "/problems/registry/invalid-import"
 
 
 SQUARE = [[119.6, 30.6], [119.601, 30.6], [119.601, 30.601], [119.6, 30.601], [119.6, 30.6]]
@@ -474,22 +477,40 @@ def test_nan_and_infinite_numbers_are_refused(world: World, world_client: TestCl
 
 
 @pytest.mark.parametrize(
-    ("path", "field", "name", "content"),
+    ("path", "field", "name", "content", "kind"),
     [
-        ("/api/v1/registry/ets-prices", "file", "prices.csv", b"\xff\xfe\x00garbage"),
-        ("/api/v1/registry/ets-prices", "file", "prices.csv", b"date,close\nnot a day,abc\n"),
-        ("/api/v1/registry/ets-prices", "file", "prices.csv", b"date,close\n2020-01-02,1e400\n"),
+        ("/api/v1/registry/ets-prices", "file", "prices.csv", b"\xff\xfe\x00garbage", "import"),
+        (
+            "/api/v1/registry/ets-prices",
+            "file",
+            "prices.csv",
+            b"date,close\nnot a day,abc\n",
+            "price-file",
+        ),
+        (
+            "/api/v1/registry/ets-prices",
+            "file",
+            "prices.csv",
+            b"date,close\n2020-01-02,1e400\n",
+            "price-file",
+        ),
     ],
 )
 def test_broken_price_files_get_a_clear_problem(
-    world: World, world_client: TestClient, path: str, field: str, name: str, content: bytes
+    world: World,
+    world_client: TestClient,
+    path: str,
+    field: str,
+    name: str,
+    content: bytes,
+    kind: str,
 ) -> None:
     response = world_client.post(
         path,
         headers=world.caller("authority:member").headers(browser=False),
         files={field: (name, content, "text/csv")},
     )
-    _problem(response, 422)
+    assert _problem(response, 422)["type"] == f"/problems/registry/invalid-{kind}"
 
 
 @pytest.mark.parametrize(

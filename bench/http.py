@@ -44,12 +44,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine as sa_create_engine
-from sqlalchemy import make_url, text
 
-BASE_URL = os.environ.get(
-    "TANHUI_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
+from bench.scratch import drop_database, fresh_database
+
 CONNECTIONS = int(os.environ.get("BENCH_HTTP_CONNECTIONS", "16"))
 SECONDS = int(os.environ.get("BENCH_HTTP_SECONDS", "10"))
 RATE = int(os.environ.get("BENCH_HTTP_RATE", "200"))
@@ -73,22 +70,6 @@ class Result:
 
 
 # --- the server and its data ---------------------------------------------------------------
-
-
-def _admin() -> Any:
-    return sa_create_engine(
-        make_url(BASE_URL).set(database="postgres"), isolation_level="AUTOCOMMIT"
-    )
-
-
-def _database(name: str, *, drop_only: bool = False) -> str:
-    admin = _admin()
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        if not drop_only:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return make_url(BASE_URL).set(database=name).render_as_string(hide_password=False)
 
 
 def _environment(url: str, state: Path) -> dict[str, str]:
@@ -318,7 +299,7 @@ def main() -> None:
         print("http: wrk is not installed (apt-get install wrk); skipped")
         return
     name = f"tanhui_bench_http_{uuid.uuid4().hex[:8]}"
-    url = _database(name)
+    url = fresh_database(name)
     folder = Path(tempfile.mkdtemp(prefix="tanhui-bench-http-"))
     env = _environment(url, folder)
     process = None
@@ -366,7 +347,7 @@ def main() -> None:
         if process is not None:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=60)
-        _database(name, drop_only=True)
+        drop_database(name)
         shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -27,12 +27,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import create_engine as sa_create_engine
-from sqlalchemy import make_url, text
+from sqlalchemy import make_url
 
-BASE_URL = os.environ.get(
-    "TANHUI_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
+from bench.scratch import BASE_URL, drop_database, fresh_database
+
 SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
 WORKERS = 8
 ACCOUNTS = 1_000
@@ -55,27 +53,6 @@ class Result:
         return self.entries / self.seconds if self.seconds else 0.0
 
 
-def _admin() -> Any:
-    url = make_url(BASE_URL).set(database="postgres")
-    return sa_create_engine(url, isolation_level="AUTOCOMMIT")
-
-
-def _fresh_database(name: str) -> str:
-    admin = _admin()
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return make_url(BASE_URL).set(database=name).render_as_string(hide_password=False)
-
-
-def _drop_database(name: str) -> None:
-    admin = _admin()
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
 def _pgbench_args(url: str) -> list[str]:
     parsed = make_url(url)
     args = ["-h", parsed.host or "127.0.0.1", "-p", str(parsed.port or 5432)]
@@ -88,7 +65,7 @@ def pgbench_tps(seconds: float) -> float:
     if shutil.which("pgbench") is None:
         raise SystemExit("pgbench is not installed (Debian: postgresql-client)")
     name = "tanhui_bench_pgbench"
-    url = _fresh_database(name)
+    url = fresh_database(name)
     try:
         base = ["pgbench", *_pgbench_args(url)]
         subprocess.run([*base, "-i", "-s", "10", "-q", name], check=True, capture_output=True)
@@ -99,7 +76,7 @@ def pgbench_tps(seconds: float) -> float:
             text=True,
         )
     finally:
-        _drop_database(name)
+        drop_database(name)
     match = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", done.stdout)
     if match is None:
         match = re.search(r"tps = ([0-9.]+)", done.stdout)
@@ -276,7 +253,7 @@ def main() -> None:
     print(f"pgbench (TPC-B-like, scale 10, 8 clients, 2 threads): {tps:,.0f} tps, load {_load()}")
 
     name = "tanhui_bench_ledger"
-    url = _fresh_database(name)
+    url = fresh_database(name)
     try:
         ids = _setup(url)
         users = ids["users"]
@@ -348,7 +325,7 @@ def main() -> None:
         ]
         _verify(url)
     finally:
-        _drop_database(name)
+        drop_database(name)
     print(
         f"{'phase':<52} {'entries':>8} {'entries/s':>9} {'x pgbench':>9} {'target':>10}"
         f" {'client CPU/entry':>16} {'load after':>14}"

@@ -31,12 +31,10 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import create_engine as sa_create_engine
-from sqlalchemy import make_url, text
+from sqlalchemy import make_url
 
-BASE_URL = os.environ.get(
-    "TANHUI_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
+from bench.scratch import drop_database, fresh_database
+
 RESIDENTS = int(os.environ.get("BENCH_RESIDENTS", "5000"))
 BATCHES = int(os.environ.get("BENCH_BATCHES", "60"))
 BATCH_SIZE = 1_000
@@ -48,22 +46,6 @@ SCENARIOS = [
     ("walk", 0.2, 2000, 9000),
     ("bike", 0.1, 1, 6),
 ]
-
-
-def _admin() -> Any:
-    return sa_create_engine(
-        make_url(BASE_URL).set(database="postgres"), isolation_level="AUTOCOMMIT"
-    )
-
-
-def _database(name: str, *, drop_only: bool = False) -> str:
-    admin = _admin()
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        if not drop_only:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return make_url(BASE_URL).set(database=name).render_as_string(hide_password=False)
 
 
 def _phones(count: int) -> list[str]:
@@ -100,7 +82,7 @@ def main() -> None:
     from tanhui.settings import load_settings, use_settings
 
     name = f"tanhui_bench_points_{uuid.uuid4().hex[:8]}"
-    url = _database(name)
+    url = fresh_database(name)
     settings = load_settings(
         database_url=url,
         secret_key=secrets.token_urlsafe(48),
@@ -195,7 +177,7 @@ def main() -> None:
             )
     finally:
         engine.dispose()
-        _database(name, drop_only=True)
+        drop_database(name)
 
 
 def _copy_baseline(url: str) -> tuple[float, int]:

@@ -596,6 +596,26 @@ async def import_parcels(
     )
 
 
+def _claimed_shapes(claimed: list[parcels.ClaimedParcel], locale: str) -> list[maps.Shape]:
+    """Ground already claimed by projects, drawn grey under a map of parcels."""
+    if not claimed:
+        return []
+    back = geo.unproject([item.geometry for item in claimed])
+    return [
+        maps.Shape(
+            geometry=geometry,
+            kind="claimed",
+            label=translate(
+                N_("Parcel {parcel} of project {project}"),
+                locale,
+                parcel=item.parcel_code,
+                project=item.project_code,
+            ),
+        )
+        for item, geometry in zip(claimed, back, strict=True)
+    ]
+
+
 def _import_map(
     session: Session,
     rows: list[importer.SourceRow],
@@ -637,21 +657,7 @@ def _import_map(
     claimed = parcels.claimed_ground(session, (minx, miny, maxx, maxy))
     new_ids = set(report.parcel_ids)
     others = [item for item in claimed if item.parcel_id not in new_ids][:MAP_PARCELS]
-    if others:
-        back = geo.unproject([item.geometry for item in others])
-        shown = [
-            maps.Shape(
-                geometry=geometry,
-                kind="claimed",
-                label=translate(
-                    N_("Parcel {parcel} of project {project}"),
-                    locale,
-                    parcel=item.parcel_code,
-                    project=item.project_code,
-                ),
-            )
-            for item, geometry in zip(others, back, strict=True)
-        ] + shown
+    shown = _claimed_shapes(others, locale) + shown
     return maps.render(
         shown,
         title=translate(N_("What the import did"), locale),
@@ -894,21 +900,7 @@ def _overlap_map(
     projected = geo.project([item.geometry for item in shown])
     bounds = tuple(float(v) for v in shapely.total_bounds(projected))
     claimed = parcels.claimed_ground(session, bounds)  # type: ignore[arg-type]
-    if claimed:
-        back = geo.unproject([item.geometry for item in claimed])
-        shown = [
-            maps.Shape(
-                geometry=geometry,
-                kind="claimed",
-                label=translate(
-                    N_("Parcel {parcel} of project {project}"),
-                    locale,
-                    parcel=item.parcel_code,
-                    project=item.project_code,
-                ),
-            )
-            for item, geometry in zip(claimed, back, strict=True)
-        ] + shown
+    shown = _claimed_shapes(claimed, locale) + shown
     return maps.render(
         shown,
         title=translate(N_("Why the parcels were refused"), locale),

@@ -22,13 +22,19 @@ SIGNIFICANT_DIGITS = 10
 
 def canonical(value: Any) -> Any:
     """Round floats, turn NaN/inf into null and tuples into lists, recursively."""
-    if isinstance(value, bool) or value is None or isinstance(value, int | str):
+    kind = type(value)  # exact types first: a report has hundreds of thousands of values
+    if kind is float:
+        return _float(value)
+    if kind is dict:
+        return {str(key): canonical(item) for key, item in value.items()}
+    if kind is list or kind is tuple:
+        return [canonical(item) for item in value]
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
-        if not math.isfinite(value):
-            return None
-        rounded = float(f"{value:.{SIGNIFICANT_DIGITS}g}")
-        return 0.0 if rounded == 0 else rounded
+        return _float(value)
     if isinstance(value, dict):
         return {str(key): canonical(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
@@ -36,6 +42,16 @@ def canonical(value: Any) -> Any:
     if hasattr(value, "item"):  # numpy scalar
         return canonical(value.item())
     raise TypeError(f"not JSON data: {type(value).__name__}")
+
+
+def _float(value: float) -> float | None:
+    if not math.isfinite(value):
+        return None
+    rounded = float(format(value, _FORMAT))
+    return 0.0 if rounded == 0 else rounded
+
+
+_FORMAT = f".{SIGNIFICANT_DIGITS}g"
 
 
 @dataclass(frozen=True)

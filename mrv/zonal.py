@@ -204,6 +204,7 @@ def tasks(work: Plan, chunks_per_task: int) -> list[Task]:
                     col=pieces.col[keep],
                     left=pieces.left[keep],
                     right=pieces.right[keep],
+                    row_span=pieces.row_span,
                 ),
                 parcel=parcels,
                 r0=work.r0[lo:hi],

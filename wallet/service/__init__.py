@@ -6,6 +6,8 @@ inclusion); the sub-modules hold the implementation:
 
 - :mod:`wallet.service.accounts`: assets, accounts, system accounts, balances, freezing;
 - :mod:`wallet.service.entries`: ``post_entry``, ``post_entries`` (batches), reversals;
+- :mod:`wallet.service.distributions`: ``post_distribution`` (credit many accounts from one
+  source in one entry, ADR 0073);
 - :mod:`wallet.service.holds`: ``hold``, ``capture_hold``, ``void_hold``, ``expire_holds``;
 - :mod:`wallet.service.history`: ``list_postings`` (cursor pages, CSV), totals and postings
   by entry code;
@@ -34,6 +36,11 @@ from wallet.service.accounts import (
     resolve_owner,
     set_frozen,
     system_account,
+)
+from wallet.service.distributions import (
+    MAX_DISTRIBUTION_CREDITS,
+    Distribution,
+    post_distribution,
 )
 from wallet.service.entries import (
     MAX_BATCH_ENTRIES,
@@ -81,9 +88,11 @@ __all__ = [
     "HOT_SHARDS",
     "MAX_BATCH_ENTRIES",
     "MAX_CSV_ROWS",
+    "MAX_DISTRIBUTION_CREDITS",
     "SYSTEM_ACCOUNTS",
     "Balance",
     "CodeTotals",
+    "Distribution",
     "EntryRequest",
     "EntryResult",
     "LedgerReport",
@@ -112,6 +121,7 @@ __all__ = [
     "locked_balance",
     "open_account",
     "owner_totals",
+    "post_distribution",
     "post_entries",
     "post_entry",
     "postings_csv",

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
@@ -316,7 +316,12 @@ def _resolve_existing(
 
 
 def _load_accounts(session: Session, drafts: Sequence[Draft]) -> dict[uuid.UUID, AccountMeta]:
-    wanted = {leg.account_id for draft in drafts for leg in draft.legs}
+    return account_meta(session, {leg.account_id for draft in drafts for leg in draft.legs})
+
+
+def account_meta(session: Session, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, AccountMeta]:
+    """The metadata of the accounts among ``ids`` that exist (cached: it never changes)."""
+    wanted = set(ids)
     found = {i: _account_cache[i] for i in wanted if i in _account_cache}
     missing = sorted(wanted - set(found))
     if missing:
@@ -659,3 +664,13 @@ def _insert_entries(session: Session, entry_rows: list[dict[str, Any]]) -> bool:
         return False
     savepoint.commit()
     return True
+
+
+# Names the distributions module (wallet.service.distributions) shares with the engine.
+BALANCE = _BALANCE
+POSTING = _POSTING
+BALANCE_COLUMNS = _BALANCE_COLUMNS
+LOCK_ANY = _LOCK_ANY
+LOCK_ONE = _LOCK_ONE
+entry_object = _entry_object
+insert_entries = _insert_entries

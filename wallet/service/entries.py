@@ -312,13 +312,19 @@ def transfers_of(
     session: Session, entry_id: uuid.UUID, *, layer: Layer = Layer.posted
 ) -> list[Transfer]:
     """The transfers of an entry in ``layer``, as (debit, credit, amount) pairs (a pending
-    release has a negative amount)."""
-    postings = [p for p in entry_postings(session, entry_id) if p.layer == layer]
-    return [
-        Transfer(debit.account_id, credit.account_id, debit.amount)
-        for debit, credit in zip(postings[::2], postings[1::2], strict=True)
-        if debit.side == Side.debit
-    ]
+    release has a negative amount). Postings come as (debit, credit) pairs, or, in a
+    distribution, as one debit followed by its credits: each credit is then a transfer from
+    that debit's account."""
+    transfers = []
+    debit: Posting | None = None
+    for posting in entry_postings(session, entry_id):
+        if posting.layer != layer:
+            continue
+        if posting.side == Side.debit:
+            debit = posting
+        elif debit is not None:
+            transfers.append(Transfer(debit.account_id, posting.account_id, posting.amount))
+    return transfers
 
 
 def reverse_entry(

@@ -76,7 +76,6 @@ from tanhui import audit
 from tanhui.db import database_kind, new_id, retrying, utcnow
 from tanhui.i18n import N_
 
-RESIDENTS_PER_ENTRY = 50  # two transfers each: the wallet's limit is 100 transfers per entry
 LEDGER_SCOPE = "inclusion"
 MAX_ATTEMPTS = 4
 
@@ -222,8 +221,8 @@ def ingest(
     candidates, claimed = _claim_activities(session, partner, candidates, outcomes)
     candidates = _apply_caps(session, candidates, outcomes)
     _release_keys(session, candidates, claimed)
-    entries = _post_to_ledger(session, partner, batch, candidates)
-    _store(session, partner, batch, candidates, entries, outcomes, moment)
+    entry_id = _post_to_ledger(session, partner, batch, candidates)
+    _store(session, partner, batch, candidates, entry_id, outcomes, moment)
     rejected = [
         (outcome.partner_event_id, outcome.reason) for outcome in outcomes if outcome.reason
     ]
@@ -504,51 +503,46 @@ def _post_to_ledger(
     partner: InclusionPartner,
     batch: InclusionBatch,
     candidates: list[_Candidate],
-) -> dict[uuid.UUID, uuid.UUID]:
-    """Credit grams and points to the residents (one entry per group of residents); returns
-    each resident's journal entry id."""
+) -> uuid.UUID | None:
+    """Credit grams and points to the residents: one journal entry for the batch, debiting each
+    issuance account once (a distribution, ADR 0073); returns the entry's id."""
     totals: dict[uuid.UUID, list[int]] = {}
     for candidate in candidates:
         assert candidate.resident_id is not None
-        total = totals.setdefault(candidate.resident_id, [0, 0])
+        total = totals.get(candidate.resident_id)
+        if total is None:
+            total = totals[candidate.resident_id] = [0, 0]
         total[0] += candidate.figures.grams
         total[1] += candidate.figures.points
     if not totals:
-        return {}
+        return None
     accounts = residents_service.accounts_of(session, sorted(totals))
-    grams_source = wallet.system_account(session, "issuance", wallet.ASSET_REDUCTION_G).id
-    points_source = wallet.system_account(session, "points_issuance", wallet.ASSET_POINTS).id
-    residents = sorted(totals)
-    requests: list[wallet.EntryRequest] = []
-    groups: list[list[uuid.UUID]] = []
-    for start in range(0, len(residents), RESIDENTS_PER_ENTRY):
-        group = residents[start : start + RESIDENTS_PER_ENTRY]
-        transfers = []
-        for resident_id in group:
-            grams, points = totals[resident_id]
-            points_account, grams_account = accounts[resident_id]
-            if grams > 0:
-                transfers.append(wallet.Transfer(grams_source, grams_account, grams))
-            if points > 0:
-                transfers.append(wallet.Transfer(points_source, points_account, points))
-        if not transfers:
-            continue
-        groups.append(group)
-        requests.append(
-            wallet.EntryRequest(
-                code="points_accrual",
-                transfers=transfers,
-                metadata={"batch_id": str(batch.id), "partner_id": str(partner.id)},
-            )
-        )
-    entry_of: dict[uuid.UUID, uuid.UUID] = {}
-    for group, result in zip(groups, wallet.post_entries(session, requests), strict=True):
-        if result.error is not None:
-            raise result.error
-        assert result.entry is not None
-        for resident_id in group:
-            entry_of[resident_id] = result.entry.id
-    return entry_of
+    grams: list[tuple[uuid.UUID, int]] = []
+    points: list[tuple[uuid.UUID, int]] = []
+    for resident_id in sorted(totals):
+        resident_grams, resident_points = totals[resident_id]
+        points_account, grams_account = accounts[resident_id]
+        if resident_grams > 0:
+            grams.append((grams_account, resident_grams))
+        if resident_points > 0:
+            points.append((points_account, resident_points))
+    distributions = []
+    if grams:
+        source = wallet.system_account(session, "issuance", wallet.ASSET_REDUCTION_G).id
+        distributions.append(wallet.Distribution(source, grams))
+    if points:
+        source = wallet.system_account(session, "points_issuance", wallet.ASSET_POINTS).id
+        distributions.append(wallet.Distribution(source, points))
+    if not distributions:
+        return None
+    entry = wallet.post_distribution(
+        session,
+        code="points_accrual",
+        distributions=distributions,
+        scope=LEDGER_SCOPE,
+        metadata={"batch_id": str(batch.id), "partner_id": str(partner.id)},
+    )
+    return entry.id
 
 
 def _store(
@@ -556,7 +550,7 @@ def _store(
     partner: InclusionPartner,
     batch: InclusionBatch,
     candidates: list[_Candidate],
-    entries: dict[uuid.UUID, uuid.UUID],
+    entry_id: uuid.UUID | None,
     outcomes: list[Outcome],
     now: datetime,
 ) -> None:
@@ -585,7 +579,7 @@ def _store(
                 "grams_per_unit": str(figures.version.grams_per_unit),
                 "points_rate_version": figures.rate.version,
                 "points_per_kg": figures.rate.points_per_kg,
-                "journal_entry_id": entries.get(candidate.resident_id),
+                "journal_entry_id": entry_id,
                 "received_at": now,
             }
         )

@@ -277,13 +277,16 @@ def _needs_all(account: engine.AccountMeta) -> bool:
     return account.shards == 1 or account.floor is not None
 
 
-# Lock the rows in (account_id, shard) order and answer the source rows in full and, for the
+# Lock the rows in (account_id, shard) order (the arrays are sorted, and each row is locked by
+# its own primary-key probe as the arrays are read: a subquery with LIMIT is never flattened
+# into a join, so no plan can scan the table) and answer the source rows in full and, for the
 # credited rows (amount > 0), how many were locked and the first whose credits would overflow.
 _PG_LOCK = text(
-    "WITH l AS MATERIALIZED (SELECT b.account_id, b.shard, b.posted_debits, b.posted_credits,"
-    " b.pending_debits, b.pending_credits, b.frozen, v.m FROM wallet_balance AS b"
-    " JOIN unnest(CAST(:a AS uuid[]), CAST(:s AS smallint[]), CAST(:m AS bigint[])) AS v(a, s, m)"
-    " ON b.account_id = v.a AND b.shard = v.s ORDER BY b.account_id, b.shard FOR UPDATE OF b)"
+    "WITH l AS MATERIALIZED (SELECT b.*, v.m FROM unnest(CAST(:a AS uuid[]),"
+    " CAST(:s AS smallint[]), CAST(:m AS bigint[])) AS v(a, s, m)"
+    " CROSS JOIN LATERAL (SELECT account_id, shard, posted_debits, posted_credits,"
+    " pending_debits, pending_credits, frozen FROM wallet_balance"
+    " WHERE account_id = v.a AND shard = v.s LIMIT 1 FOR UPDATE) AS b)"
     " SELECT account_id, shard, posted_debits, posted_credits, pending_debits, pending_credits,"
     " frozen FROM l WHERE m = 0"
     " UNION ALL SELECT (array_agg(account_id ORDER BY account_id)"

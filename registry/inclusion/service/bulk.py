@@ -192,6 +192,38 @@ def claim_counters(
     return values
 
 
+def add_to_counters(
+    session: Session,
+    table: Table,
+    amounts: dict[tuple[Any, ...], int],
+    key_columns: Sequence[str],
+    value: str,
+) -> dict[tuple[Any, ...], int]:
+    """Add ``amounts`` to their counters (created at 0 if missing), locking every row in sorted
+    order, and return the values after adding: one statement on PostgreSQL. Callers may correct
+    some rows afterwards with :func:`set_counters` (they hold the locks)."""
+    if not amounts:
+        return {}
+    ordered = sorted(amounts, key=_order)
+    if not is_postgresql(session):
+        current = claim_counters(session, table, ordered, key_columns, value)
+        added = {key: current.get(key, 0) + amounts[key] for key in ordered}
+        set_counters(session, table, added, key_columns, value)
+        return added
+    rows = [{**dict(zip(key_columns, key, strict=True)), value: amounts[key]} for key in ordered]
+    source, params = _unnest(table, [*key_columns, value], rows)
+    names = ", ".join(key_columns)
+    found = session.execute(
+        text(  # identifiers from our own table metadata; every value is bound
+            f"INSERT INTO {table.name} ({names}, {value}) {source} "
+            f"ON CONFLICT ({names}) DO UPDATE SET {value} = {table.name}.{value} + "
+            f"excluded.{value} RETURNING {names}, {value}"
+        ),
+        params,
+    ).all()
+    return {tuple(row[:-1]): int(row[-1]) for row in found}
+
+
 def set_counters(
     session: Session,
     table: Table,

@@ -217,11 +217,11 @@ def ingest(
     factors = table or factor_table(session)
 
     candidates = _screen(session, partner, events, outcomes, factors, moment)
-    candidates = _resolve_residents(session, candidates, outcomes)
+    candidates, accounts = _resolve_residents(session, candidates, outcomes)
     candidates, claimed = _claim_activities(session, partner, candidates, outcomes)
     candidates = _apply_caps(session, candidates, outcomes)
     _release_keys(session, candidates, claimed)
-    entry_id = _post_to_ledger(session, partner, batch, candidates)
+    entry_id = _post_to_ledger(session, partner, batch, candidates, accounts)
     _store(session, partner, batch, candidates, entry_id, outcomes, moment)
     rejected = [
         (outcome.partner_event_id, outcome.reason) for outcome in outcomes if outcome.reason
@@ -349,7 +349,7 @@ def _earlier_receipts(
             text(
                 "SELECT v.pid, e.id FROM unnest(CAST(:ids AS text[])) AS v(pid) "
                 "CROSS JOIN LATERAL (SELECT id FROM inclusion_event WHERE partner_id = :partner "
-                "AND partner_event_id = v.pid) AS e"
+                "AND partner_event_id = v.pid LIMIT 1) AS e"
             ),
             {"ids": bulk.array_literal(wanted), "partner": partner_id},
         ).all()
@@ -364,7 +364,9 @@ def _earlier_receipts(
 
 def _resolve_residents(
     session: Session, candidates: list[_Candidate], outcomes: list[Outcome]
-) -> list[_Candidate]:
+) -> tuple[list[_Candidate], dict[uuid.UUID, tuple[uuid.UUID, uuid.UUID]]]:
+    """The candidates whose resident exists, and the residents' (POINTS, RED_G) accounts where
+    the lookup found them."""
     phones: dict[int, str] = {}
     cards: dict[int, str] = {}
     ids: dict[int, uuid.UUID] = {}
@@ -403,7 +405,7 @@ def _resolve_residents(
         candidate.resident_id = resident_id
         candidate.event_id = new_id()
         kept.append(candidate)
-    return kept
+    return kept, found.accounts
 
 
 def _claim_activities(
@@ -439,7 +441,18 @@ def _claim_activities(
     inserted = set(bulk.insert(session, _KEY, ordered, conflict=["key"], returning="key"))
     taken = sorted(set(rows) - inserted)
     foreign: set[str] = set()
-    if taken:
+    if taken and bulk.is_postgresql(session):
+        foreign = set(
+            session.execute(  # one primary-key probe per key (see _earlier_receipts)
+                text(
+                    "SELECT k.key FROM unnest(CAST(:keys AS text[])) AS v(key) CROSS JOIN LATERAL"
+                    " (SELECT key FROM inclusion_activity_key WHERE key = v.key"
+                    " AND partner_id <> :partner LIMIT 1) AS k"
+                ),
+                {"keys": "{" + ",".join(taken) + "}", "partner": partner.id},
+            ).scalars()
+        )
+    elif taken:
         foreign = set(
             session.execute(
                 sa_select(_KEY.c.key)
@@ -460,24 +473,40 @@ def _claim_activities(
 def _apply_caps(
     session: Session, candidates: list[_Candidate], outcomes: list[Outcome]
 ) -> list[_Candidate]:
-    """Count each candidate against its resident's daily cap, in the order received."""
+    """Count each candidate against its resident's daily cap, in the order received.
+
+    The batch's quantities are added to their counters in one statement that also locks the
+    rows (in sorted order); where a counter then passes its cap, the events of that counter are
+    taken again one by one from its earlier value and the counter is corrected (still locked)."""
     if not candidates:
         return candidates
-    keys = {_counter_key(candidate) for candidate in candidates}
-    counters = bulk.claim_counters(session, _USAGE, list(keys), _USAGE_KEY, "quantity_milli")
-    changed: dict[tuple[Any, ...], int] = {}
-    kept = []
+    totals: dict[tuple[Any, ...], int] = {}
+    keys: list[tuple[Any, ...]] = []
     for candidate in candidates:
         key = _counter_key(candidate)
-        cap_milli = int(candidate.figures.version.daily_cap * 1000)
-        used = changed.get(key, counters.get(key, 0))
-        if used + candidate.figures.quantity_milli > cap_milli:
-            outcomes[candidate.index].reason = "cap_exceeded"
-            continue
-        changed[key] = used + candidate.figures.quantity_milli
+        keys.append(key)
+        totals[key] = totals.get(key, 0) + candidate.figures.quantity_milli
+    after = bulk.add_to_counters(session, _USAGE, totals, _USAGE_KEY, "quantity_milli")
+    over: dict[tuple[Any, ...], int] = {}  # counter -> its value before this batch
+    for candidate, key in zip(candidates, keys, strict=True):
+        if key not in over and after[key] > _cap_milli(candidate):
+            over[key] = after[key] - totals[key]
+    if not over:
+        return candidates
+    kept = []
+    for candidate, key in zip(candidates, keys, strict=True):
+        if key in over:
+            if over[key] + candidate.figures.quantity_milli > _cap_milli(candidate):
+                outcomes[candidate.index].reason = "cap_exceeded"
+                continue
+            over[key] += candidate.figures.quantity_milli
         kept.append(candidate)
-    bulk.set_counters(session, _USAGE, changed, _USAGE_KEY, "quantity_milli")
+    bulk.set_counters(session, _USAGE, over, _USAGE_KEY, "quantity_milli")
     return kept
+
+
+def _cap_milli(candidate: _Candidate) -> int:
+    return int(candidate.figures.version.daily_cap * 1000)
 
 
 def _counter_key(candidate: _Candidate) -> tuple[uuid.UUID, str, str, date]:
@@ -503,6 +532,7 @@ def _post_to_ledger(
     partner: InclusionPartner,
     batch: InclusionBatch,
     candidates: list[_Candidate],
+    known: dict[uuid.UUID, tuple[uuid.UUID, uuid.UUID]],
 ) -> uuid.UUID | None:
     """Credit grams and points to the residents: one journal entry for the batch, debiting each
     issuance account once (a distribution, ADR 0073); returns the entry's id."""
@@ -516,7 +546,8 @@ def _post_to_ledger(
         total[1] += candidate.figures.points
     if not totals:
         return None
-    accounts = residents_service.accounts_of(session, sorted(totals))
+    missing = sorted(resident_id for resident_id in totals if resident_id not in known)
+    accounts = {**known, **residents_service.accounts_of(session, missing)} if missing else known
     grams: list[tuple[uuid.UUID, int]] = []
     points: list[tuple[uuid.UUID, int]] = []
     for resident_id in sorted(totals):

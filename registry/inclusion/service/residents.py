@@ -6,15 +6,16 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from sqlalchemy import func
+from sqlalchemy import func, text
 from sqlmodel import Session, col, select
 
 import wallet.service as wallet
 from registry.inclusion.errors import CitizenCardTaken, InvalidCitizenCard, UnknownResident
 from registry.inclusion.models import InclusionEvent, InclusionPoolShare
 from tanhui import audit, identity, pii
+from tanhui.db import database_kind
 from tanhui.errors import DomainError
 from tanhui.i18n import N_
 from tanhui.models import Resident
@@ -60,11 +61,13 @@ def open_accounts(session: Session, resident_id: uuid.UUID) -> tuple[uuid.UUID, 
 
 @dataclass(frozen=True)
 class ResidentLookup:
-    """Which resident each reference names (references that name nobody are absent)."""
+    """Which resident each reference names (references that name nobody are absent), and, where
+    the lookup found them on the way, the residents' (POINTS, RED_G) account ids."""
 
     by_phone: dict[str, uuid.UUID]
     by_card: dict[str, uuid.UUID]
     by_id: set[uuid.UUID]
+    accounts: dict[uuid.UUID, tuple[uuid.UUID, uuid.UUID]] = field(default_factory=dict)
 
 
 def phone_index(raw: str) -> str | None:
@@ -94,6 +97,8 @@ def lookup(
     ids: Iterable[uuid.UUID],
 ) -> ResidentLookup:
     """Find many residents at once by blind index or id (one query per kind)."""
+    if database_kind(session) == "postgresql":
+        return _lookup_postgresql(session, phone_indexes, card_indexes, ids)
     by_phone: dict[str, uuid.UUID] = {}
     by_card: dict[str, uuid.UUID] = {}
     found_ids: set[uuid.UUID] = set()
@@ -118,6 +123,59 @@ def lookup(
             ).all()
         )
     return ResidentLookup(by_phone=by_phone, by_card=by_card, by_id=found_ids)
+
+
+# PostgreSQL: one array parameter per kind of reference and the resident's two main accounts
+# joined on the way, in one statement for a batch. Every lookup is a subquery that cannot be
+# flattened (LIMIT 1), so each is one probe of a unique index whatever the statistics say (a
+# generic plan made with the statistics of nearly empty tables scanned the accounts once per
+# resident: 300 ms a batch).
+_PG_LOOKUP = text(
+    "WITH r AS (SELECT 'p' AS kind, v.ref, x.id FROM unnest(CAST(:phones AS text[])) AS v(ref)"
+    " CROSS JOIN LATERAL (SELECT id FROM resident WHERE phone_index = v.ref LIMIT 1) AS x"
+    " UNION ALL SELECT 'c', v.ref, x.id FROM unnest(CAST(:cards AS text[])) AS v(ref)"
+    " CROSS JOIN LATERAL (SELECT id FROM resident WHERE citizen_card_index = v.ref LIMIT 1) AS x"
+    " UNION ALL SELECT 'i', v.ref::text, x.id FROM unnest(CAST(:ids AS uuid[])) AS v(ref)"
+    " CROSS JOIN LATERAL (SELECT id FROM resident WHERE id = v.ref LIMIT 1) AS x)"
+    " SELECT r.kind, r.ref, r.id, p.id, g.id FROM r"
+    " LEFT JOIN LATERAL (SELECT id FROM wallet_account WHERE owner = 'resident:' || r.id::text"
+    " AND asset = 'POINTS' AND purpose = 'main' LIMIT 1) AS p ON true"
+    " LEFT JOIN LATERAL (SELECT id FROM wallet_account WHERE owner = 'resident:' || r.id::text"
+    " AND asset = 'RED_G' AND purpose = 'main' LIMIT 1) AS g ON true"
+)
+
+
+def _lookup_postgresql(
+    session: Session,
+    phone_indexes: Iterable[str],
+    card_indexes: Iterable[str],
+    ids: Iterable[uuid.UUID],
+) -> ResidentLookup:
+    phones = sorted(set(phone_indexes))
+    cards = sorted(set(card_indexes))
+    wanted = sorted(set(ids))
+    lookup = ResidentLookup(by_phone={}, by_card={}, by_id=set())
+    if not (phones or cards or wanted):
+        return lookup
+    # Blind indexes are hex and ids are UUIDs: nothing in these literals needs quoting.
+    rows = session.execute(
+        _PG_LOOKUP,
+        {
+            "phones": "{" + ",".join(phones) + "}",
+            "cards": "{" + ",".join(cards) + "}",
+            "ids": "{" + ",".join(map(str, wanted)) + "}",
+        },
+    ).all()
+    for kind, ref, resident_id, points, grams in rows:
+        if kind == "p":
+            lookup.by_phone[ref] = resident_id
+        elif kind == "c":
+            lookup.by_card[ref] = resident_id
+        else:
+            lookup.by_id.add(resident_id)
+        if points is not None and grams is not None:
+            lookup.accounts[resident_id] = (points, grams)
+    return lookup
 
 
 def get_resident(session: Session, resident_id: uuid.UUID) -> Resident:

@@ -114,10 +114,17 @@ def _worker(spec: dict[str, Any]) -> None:
     extra: dict[str, Any] = {}
     if kind == "tanhui":
         import mrv
+        from mrv.zonal import local_processes
 
+        processes = spec.get("processes") or local_processes()  # as `tanhui mrv estimate` does
         report = mrv.estimate(
-            spec["parcels"], spec["rasters"], spec["methodology"], mtl=spec.get("mtl")
+            spec["parcels"],
+            spec["rasters"],
+            spec["methodology"],
+            mtl=spec.get("mtl"),
+            processes=processes,
         )
+        extra["processes"] = processes
         extra["issuable"] = report.issuable_tco2e
     elif kind == "tanhui-dask":
         import distributed

@@ -120,7 +120,15 @@ def estimate_command(
         typer.Option(
             "--scheduler",
             help="Dask scheduler address (default: the setting TANHUI_MRV_SCHEDULER; "
-            "unset: run in this process)",
+            "unset: run on this machine)",
+        ),
+    ] = None,
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            "--processes",
+            min=1,
+            help="worker processes on this machine (default: one per CPU this process may use)",
         ),
     ] = None,
 ) -> None:
@@ -143,7 +151,7 @@ def estimate_command(
         _fail("give at least one --raster NAME=PATH or --landcover PATH --classes FILE")
     bar = _Bar("mrv: raster chunks")
     try:
-        from mrv import io, svgmap
+        from mrv import io, svgmap, zonal
         from mrv.service import estimate
 
         report = estimate(
@@ -157,6 +165,7 @@ def estimate_command(
             plots=plots,
             mtl=mtl,
             scheduler=scheduler,
+            processes=processes or zonal.local_processes(),
         )
         files: dict[str, str] = {}
         if map_path:

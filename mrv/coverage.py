@@ -261,6 +261,7 @@ class CoveredCells:
     row: IntArray
     col: IntArray
     fraction: FloatArray
+    box: IntArray  # which (polygon, box) pair each cell came from: ascending
 
 
 def window_coverage(
@@ -354,6 +355,7 @@ def coverage_in_boxes(
         row=r0[box] + local // widths[box],
         col=c0[box] + local % widths[box],
         fraction=fraction,
+        box=box,
     )
 
 
@@ -367,4 +369,6 @@ def _row_starts(offsets: IntArray, heights: IntArray, widths: IntArray) -> IntAr
 
 def _no_cells() -> CoveredCells:
     empty = np.zeros(0, dtype=np.int64)
-    return CoveredCells(polygon=empty, row=empty, col=empty, fraction=np.zeros(0, dtype=np.float64))
+    return CoveredCells(
+        polygon=empty, row=empty, col=empty, fraction=np.zeros(0, dtype=np.float64), box=empty
+    )

@@ -25,7 +25,7 @@ from mrv.params import (
     load_toml,
     resolve,
 )
-from mrv.report import SCHEMA, Report
+from mrv.report import SCHEMA, Report, gc_paused
 
 LAYER_NAMES = ("red", "nir", "green", "swir1", "blue", "qa", "index", "agb", "landcover")
 EPOCH_PREFIXES = ("", "start:")
@@ -47,6 +47,7 @@ def estimate(
     scheduler: Any = None,
     chunk_rows: int = zonal.CHUNK_ROWS,
     chunk_cols: int = zonal.CHUNK_COLS,
+    processes: int = 1,
 ) -> Report:
     """Estimate a monitoring period's removals for ``parcels_input``.
 
@@ -54,7 +55,10 @@ def estimate(
     ``start:`` for the first epoch of stock-change methods) to a path, ``PATH#BAND`` or a
     :class:`mrv.io.RasterInput`. ``params`` is a TOML path or the same structure as a mapping.
     ``progress(done, total)`` is called after each raster chunk. ``scheduler`` is a Dask
-    scheduler address or ``distributed.Client`` (optional extra ``tanhui[dist]``).
+    scheduler address or ``distributed.Client`` (optional extra ``tanhui[dist]``). Without one,
+    ``processes`` > 1 computes the raster chunks in that many forked worker processes (the CLI
+    uses every CPU; the default stays 1 because forking a multi-threaded server is not safe);
+    the report is the same bytes either way.
     """
     chosen = get_methodology(methodology) if isinstance(methodology, str) else methodology
     inputs_hashed: list[tuple[str, str]] = []  # (name, path) hashed in the background
@@ -105,7 +109,14 @@ def estimate(
         work = zonal.plan(
             prepared.raster_geometries, grid, chunk_rows=chunk_rows, chunk_cols=chunk_cols
         )
-        totals = zonal.run(work, context, len(prepared.ids), progress=progress, scheduler=scheduler)
+        totals = zonal.run(
+            work,
+            context,
+            len(prepared.ids),
+            progress=progress,
+            scheduler=scheduler,
+            processes=processes,
+        )
         hashes = list(digests)
     covered = totals.get("pixel_coverage")
     if not np.any(covered > 0):
@@ -125,19 +136,20 @@ def estimate(
         {"name": name, "path": path, "sha256": digest}
         for (name, path), digest in zip(inputs_hashed, hashes, strict=True)
     ] + in_memory
-    data = _assemble(
-        chosen,
-        parameter_set,
-        prepared,
-        evaluation,
-        simulation,
-        grid=grid,
-        layers=layers,
-        unused=unused,
-        provenance_inputs=provenance_inputs,
-        covered=covered,
-    )
-    return Report.build(data, tuple(prepared.wgs84_geometries))
+    with gc_paused():
+        data = _assemble(
+            chosen,
+            parameter_set,
+            prepared,
+            evaluation,
+            simulation,
+            grid=grid,
+            layers=layers,
+            unused=unused,
+            provenance_inputs=provenance_inputs,
+            covered=covered,
+        )
+        return Report.build(data, tuple(prepared.wgs84_geometries))
 
 
 def _raster_inputs(rasters: Mapping[str, RasterArg]) -> dict[str, io.RasterInput]:

@@ -11,8 +11,10 @@ are bit-for-bit the same however the chunks were scheduled.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Protocol
 
 import numpy as np
@@ -26,6 +28,7 @@ CHUNK_ROWS = 1024
 CHUNK_COLS = 1024
 # Chunks per task when running on Dask: fewer, larger tasks keep the scheduler overhead low.
 CHUNKS_PER_TASK = 8
+CHUNKS_PER_PROCESS_TASK = 4  # chunks a forked worker takes at a time
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -37,12 +40,30 @@ Progress = Callable[[int, int], None]
 class CellData:
     """The covered cells of one chunk, as flat arrays (one element per (parcel, cell))."""
 
-    parcel: IntArray  # local parcel index, 0..count-1
-    count: int  # number of distinct parcels in the chunk
+    parcel: IntArray  # local parcel index, 0..count-1, ascending
+    count: int  # number of parcels in the chunk
     weight: FloatArray  # coverage fraction x the cell's ground area, m2
     values: dict[str, FloatArray]  # scaled values, NaN where nodata
     invalid: dict[str, BoolArray]  # nodata (or, for QA layers, masked by a rule)
     raw: dict[str, NDArray[Any]]  # raw numbers of categorical layers
+
+    @cached_property
+    def _runs(self) -> tuple[IntArray, BoolArray]:
+        """Where each parcel's cells start (they are contiguous), for the parcels with any."""
+        starts = np.searchsorted(self.parcel, np.arange(self.count + 1))
+        present = starts[1:] > starts[:-1]
+        return starts[:-1][present], present
+
+    def _reduce(self, ufunc: np.ufunc, values: FloatArray, empty: float) -> FloatArray:
+        """``ufunc`` over each parcel's finite values (``empty`` where it has none): one
+        ``reduceat`` over the contiguous runs, not an unbuffered ``ufunc.at``."""
+        out = np.full(self.count, empty)
+        if values.size == 0:
+            return out
+        starts, present = self._runs
+        finite_or_empty = np.where(np.isfinite(values), values, empty)
+        out[present] = ufunc.reduceat(finite_or_empty, starts)
+        return out
 
     def sum(self, weights: FloatArray) -> FloatArray:
         return np.bincount(self.parcel, weights=weights, minlength=self.count).astype(np.float64)
@@ -53,16 +74,10 @@ class CellData:
         return flat.reshape(self.count, n_classes).astype(np.float64)
 
     def minimum(self, values: FloatArray) -> FloatArray:
-        out = np.full(self.count, np.inf)
-        finite = np.isfinite(values)
-        np.minimum.at(out, self.parcel[finite], values[finite])
-        return out
+        return self._reduce(np.minimum, values, np.inf)
 
     def maximum(self, values: FloatArray) -> FloatArray:
-        out = np.full(self.count, -np.inf)
-        finite = np.isfinite(values)
-        np.maximum.at(out, self.parcel[finite], values[finite])
-        return out
+        return self._reduce(np.maximum, values, -np.inf)
 
 
 class Kernel(Protocol):
@@ -252,17 +267,90 @@ def run_task(task: Task, context: Context) -> list[ChunkResult]:
 def iterate_local(work: Plan, context: Context) -> Iterator[ChunkResult]:
     with layer_reader() as reader:
         for index in range(work.chunk_count):
-            lo, hi = int(work.chunk_start[index]), int(work.chunk_start[index + 1])
-            yield _chunk(
-                work.pieces,
-                work.parcel[lo:hi],
-                work.r0[lo:hi],
-                work.r1[lo:hi],
-                work.c0[lo:hi],
-                work.c1[lo:hi],
-                context,
-                reader,
-            )
+            yield _chunk_at(work, index, context, reader)
+
+
+def _chunk_at(work: Plan, index: int, context: Context, reader: LayerReader) -> ChunkResult:
+    lo, hi = int(work.chunk_start[index]), int(work.chunk_start[index + 1])
+    return _chunk(
+        work.pieces,
+        work.parcel[lo:hi],
+        work.r0[lo:hi],
+        work.r1[lo:hi],
+        work.c0[lo:hi],
+        work.c1[lo:hi],
+        context,
+        reader,
+    )
+
+
+# The plan and context the forked worker processes inherit (set only while they run; one
+# run at a time per process, under the lock).
+_FORKED: dict[str, tuple[Plan, Context]] = {}
+_FORK_LOCK = threading.Lock()
+
+
+def _forked_chunks(span: tuple[int, int]) -> list[ChunkResult]:
+    from tanhui.errors import DomainError
+
+    work, context = _FORKED["run"]  # set by iterate_processes before it forked this process
+    failure: Exception
+    try:
+        with layer_reader() as reader:
+            return [_chunk_at(work, index, context, reader) for index in range(*span)]
+    except DomainError as error:
+        failure = error.detached()
+    except Exception as error:  # whatever it was, it must cross the process boundary
+        failure = RuntimeError(f"MRV worker process failed: {error!r}")
+    # Raised outside the handler, so that nothing chained to it (GDAL's own exception
+    # classes do not unpickle) has to travel back to the caller.
+    raise failure
+
+
+def local_processes() -> int:
+    """The CPUs this process may use (its affinity, not the machine's count)."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def can_fork() -> bool:
+    import multiprocessing
+
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def iterate_processes(work: Plan, context: Context, processes: int) -> Iterator[ChunkResult]:
+    """Every chunk's result, in chunk order, computed by ``processes`` forked workers.
+
+    Forked, the workers share the plan's arrays with this process (copy-on-write: nothing is
+    pickled but the small per-chunk sums coming back). Each chunk is computed exactly as
+    :func:`iterate_local` computes it and the results are added in the same order, so the
+    report is the same bytes whatever the number of processes.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    if not _FORK_LOCK.acquire(blocking=False):  # another thread's run is forking: go serial
+        yield from iterate_local(work, context)
+        return
+    spans = [
+        (first, min(first + CHUNKS_PER_PROCESS_TASK, work.chunk_count))
+        for first in range(0, work.chunk_count, CHUNKS_PER_PROCESS_TASK)
+    ]
+    _FORKED["run"] = (work, context)
+    try:
+        # An executor, not multiprocessing.Pool: a worker that dies (out of memory, killed)
+        # raises BrokenProcessPool here instead of leaving the caller waiting forever.
+        with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork")) as pool:
+            for results in pool.map(_forked_chunks, spans):
+                yield from results
+    finally:
+        _FORKED.clear()
+        _FORK_LOCK.release()
 
 
 def _chunk(
@@ -276,7 +364,9 @@ def _chunk(
     reader: LayerReader,
 ) -> ChunkResult:
     cells = coverage_in_boxes(pieces, parcel, r0, r1, c0, c1)
-    parcels, local = np.unique(cells.polygon, return_inverse=True)
+    # A chunk has one box per parcel, in ascending parcel order (see plan): the box index is
+    # the parcel's local index, and a parcel without covered cells adds zeros.
+    parcels, local = parcel, cells.box
     if cells.fraction.size == 0:
         return ChunkResult(parcels=parcels.astype(np.int64), sums={})
     wr0, wr1 = int(cells.row.min()), int(cells.row.max()) + 1
@@ -387,12 +477,18 @@ def run(
     *,
     progress: Progress | None = None,
     scheduler: Any = None,
+    processes: int = 1,
 ) -> Totals:
-    """Run every chunk here or on a Dask cluster and add up the results in chunk order."""
+    """Run every chunk here (in ``processes`` forked worker processes when more than one and
+    the platform forks) or on a Dask cluster, and add up the results in chunk order."""
     totals = Totals(count=count)
     total_chunks = work.chunk_count
     if scheduler is None:
-        for done, result in enumerate(iterate_local(work, context), start=1):
+        if processes > 1 and total_chunks >= 2 * processes and can_fork():
+            results = iterate_processes(work, context, processes)
+        else:
+            results = iterate_local(work, context)
+        for done, result in enumerate(results, start=1):
             totals.add(result)
             if progress:
                 progress(done, total_chunks)

@@ -40,6 +40,16 @@ class DomainError(Exception):
         super().__init_subclass__(**kwargs)
         DomainError.registry.setdefault(cls.code, cls)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Subclasses take keyword-only arguments, which pickle's default (``cls(*args)``)
+        # cannot supply: errors raised in worker processes must reach the caller whole.
+        return (_rebuild, (type(self), self.message, self.params))
+
+    def detached(self) -> DomainError:
+        """The same error without its traceback and chained causes (to send to another
+        process: a library's exception in the chain may not survive pickling)."""
+        return _rebuild(type(self), self.message, self.params)
+
     @classmethod
     def problem_type(cls) -> str:
         return PROBLEM_TYPE_PREFIX + cls.code
@@ -143,3 +153,10 @@ class IdempotencyConflict(DomainError):
 
 def field_error(field: str, message: str, locale: str = "en", **params: Any) -> dict[str, str]:
     return {"field": field, "message": translate(message, locale, **params)}
+
+
+def _rebuild(kind: type[DomainError], message: str, params: dict[str, Any]) -> DomainError:
+    """A domain error back from its pickled message and params (see ``__reduce__``)."""
+    error = kind.__new__(kind)
+    DomainError.__init__(error, message, **params)
+    return error

@@ -130,3 +130,30 @@ def test_any_window_gives_the_same_fractions(row0: int, col0: int, height: int, 
     outside = window.copy()
     outside[row0:row1, col0:col1] = 0
     assert not outside.any()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3_000_000), st.floats(0.0, 1.0)),
+        min_size=1,
+        max_size=200,
+    ),
+    st.booleans(),
+)
+def test_points_are_ordered_by_segment_then_position_exactly(
+    points: list[tuple[int, float]], near_ties: bool
+) -> None:
+    """The fast single-key sort of edge points gives lexsort's order, also where the float key
+    cannot tell two points apart (then it must notice and fall back)."""
+    from mrv.coverage import _by_segment_then_t
+
+    segment = np.array([p[0] for p in points], dtype=np.int64)
+    t = np.array([p[1] for p in points], dtype=np.float64)
+    if near_ties:  # points of one far segment closer together than the key's rounding
+        segment = np.concatenate([segment, [2_999_999] * 3])
+        t = np.concatenate([t, [0.5, 0.5 + 1e-12, 0.5 - 1e-12]])
+    order = _by_segment_then_t(segment, t)
+    expected = np.lexsort((t, segment))
+    assert np.array_equal(segment[order], segment[expected])
+    assert np.array_equal(t[order], t[expected])

@@ -272,6 +272,56 @@ def test_dask_two_workers_give_the_same_bytes(shared_data: Path, tmp_path: Path)
     assert remote == local
 
 
+def test_worker_processes_give_the_same_bytes(shared_data: Path, tmp_path: Path) -> None:
+    """Chunks computed by forked worker processes add up to the very same report."""
+    parcels = _parcels_file(tmp_path)
+    rasters = {"red": landsat(shared_data, "B4"), "nir": landsat(shared_data, "B5")}
+    local = estimate(parcels, rasters, "bamboo-rate", chunk_rows=128, chunk_cols=128).to_json()
+    for processes in (2, 3):
+        forked = estimate(
+            parcels,
+            rasters,
+            "bamboo-rate",
+            chunk_rows=128,
+            chunk_cols=128,
+            processes=processes,
+        ).to_json()
+        assert forked == local
+
+
+def test_a_worker_process_that_cannot_read_the_raster_names_it(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """An unreadable raster block found in a worker process reaches the caller as the same
+    error, naming the file."""
+    from mrv.errors import UnreadableInput
+
+    source = write_raster(
+        tmp_path / "index.tif",
+        np.full((600, 600), 8000, dtype=np.int16),
+        crs="EPSG:32616",
+        origin=(452_000.0, 3_409_000.0),
+        size=(30.0, 30.0),
+        tiled=True,
+        blockxsize=128,
+        blockysize=128,
+    )
+    whole = Path(source).read_bytes()
+    Path(source).write_bytes(whole[: len(whole) // 3])  # the header survives, blocks do not
+    parcels = _parcels_file(tmp_path)
+    for processes in (1, 2):
+        with pytest.raises(UnreadableInput) as caught:
+            estimate(
+                parcels,
+                {"index": source},
+                "bamboo-rate",
+                chunk_rows=128,
+                chunk_cols=128,
+                processes=processes,
+            )
+        assert caught.value.params["input"] == source
+
+
 def test_report_validates_against_its_json_schema(shared_data: Path, tmp_path: Path) -> None:
     jsonschema = pytest.importorskip("jsonschema")
     from mrv.report import json_schema

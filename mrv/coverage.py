@@ -29,6 +29,9 @@ FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
 
+EDGE_BATCH = 500  # polygons cut at a time (see edge_pieces)
+
+
 @dataclass(frozen=True)
 class EdgePieces:
     """Edge pieces of many polygons, each inside one cell, sorted by (polygon, row, col).
@@ -122,8 +125,41 @@ def edge_pieces(
     inverse_transform: tuple[float, ...],
     height: int,
     width: int,
+    *,
+    batch: int = EDGE_BATCH,
 ) -> EdgePieces:
-    """Cut every edge of every polygon at the grid lines of a ``height`` x ``width`` raster."""
+    """Cut every edge of every polygon at the grid lines of a ``height`` x ``width`` raster.
+
+    Polygons are cut ``batch`` at a time: each polygon's pieces do not depend on the others,
+    so the result is the same arrays, while the temporaries stay small enough to be reused
+    from cache instead of page-faulted in afresh (several times faster on 10,000 parcels).
+    """
+    count = len(geometries)
+    if count <= batch:
+        return _edge_pieces(geometries, inverse_transform, height, width)
+    starts = range(0, count, batch)
+    parts = [
+        _edge_pieces(geometries[start : start + batch], inverse_transform, height, width)
+        for start in starts
+    ]
+    return EdgePieces(
+        polygon=np.concatenate(
+            [part.polygon + start for part, start in zip(parts, starts, strict=True)]
+        ),
+        row=np.concatenate([part.row for part in parts]),
+        col=np.concatenate([part.col for part in parts]),
+        left=np.concatenate([part.left for part in parts]),
+        right=np.concatenate([part.right for part in parts]),
+        row_span=height + 2,
+    )
+
+
+def _edge_pieces(
+    geometries: NDArray[np.object_],
+    inverse_transform: tuple[float, ...],
+    height: int,
+    width: int,
+) -> EdgePieces:
     u, v, ring_offsets, ring_polygon, ring_sign = pixel_rings(geometries, inverse_transform)
     # Segments join consecutive vertices of the same ring.
     starts = np.ones(u.size, dtype=bool)

@@ -382,7 +382,7 @@ def _chunk(
     raw: dict[str, NDArray[Any]] = {}
     for key in kernel.continuous:
         layer = context.layers[key]
-        numbers = reader.read(layer, wr0, wr1, wc0, wc1).ravel()[flat]
+        numbers = reader.gather(layer, wr0, wr1, wc0, wc1, flat)
         bad = np.zeros(numbers.size, dtype=bool)
         if layer.nodata is not None:
             bad = numbers == layer.nodata
@@ -395,7 +395,7 @@ def _chunk(
         invalid[key] = bad
     for key in kernel.categorical:
         layer = context.layers[key]
-        numbers = reader.read(layer, wr0, wr1, wc0, wc1).ravel()[flat]
+        numbers = reader.gather(layer, wr0, wr1, wc0, wc1, flat)
         raw[key] = numbers
         invalid[key] = (
             numbers == layer.nodata
@@ -404,7 +404,7 @@ def _chunk(
         )
     for key in kernel.qa:
         layer = context.layers[key]
-        numbers = reader.read(layer, wr0, wr1, wc0, wc1).ravel()[flat].astype(np.int64)
+        numbers = reader.gather(layer, wr0, wr1, wc0, wc1, flat).astype(np.int64)
         masked = np.zeros(numbers.size, dtype=bool)
         for rule in context.qa_rules:
             masked |= ((numbers >> rule.bit) & ((1 << rule.width) - 1)) >= rule.at_least

@@ -157,3 +157,24 @@ def test_points_are_ordered_by_segment_then_position_exactly(
     expected = np.lexsort((t, segment))
     assert np.array_equal(segment[order], segment[expected])
     assert np.array_equal(t[order], t[expected])
+
+
+def test_cutting_parcels_in_batches_gives_the_same_pieces() -> None:
+    """edge_pieces cuts a few hundred parcels at a time; the arrays must not depend on it."""
+    rng = np.random.default_rng(3)
+    shapes: list[object] = []
+    for index in range(23):
+        x, y = rng.uniform(-2, WIDTH), rng.uniform(-2, HEIGHT)
+        outer = shapely.buffer(shapely.Point(x, y), rng.uniform(0.3, 4.0), quad_segs=5)
+        if index % 3 == 0:
+            outer = outer.difference(shapely.buffer(shapely.Point(x, y), 0.2))
+        if index % 4 == 0:
+            outer = MultiPolygon([outer, box(x + 5, y + 5, x + 5.7, y + 6.1)]).buffer(0)
+        shapes.append(outer)
+    array = np.asarray(shapes, dtype=object)
+    whole = edge_pieces(array, IDENTITY, HEIGHT, WIDTH, batch=1_000)
+    for batch in (1, 2, 5, 22):
+        cut = edge_pieces(array, IDENTITY, HEIGHT, WIDTH, batch=batch)
+        for name in ("polygon", "row", "col", "left", "right"):
+            assert np.array_equal(getattr(cut, name), getattr(whole, name)), (batch, name)
+        assert np.array_equal(cut.key, whole.key)

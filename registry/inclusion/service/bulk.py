@@ -66,7 +66,12 @@ def _stamp(value: datetime | date | None) -> str:
 
 
 def _plain(value: Any) -> str:
-    return "NULL" if value is None else str(value)  # integers and UUIDs need no quoting
+    return "NULL" if value is None else str(value)  # integers need no quoting
+
+
+def _uuid(value: Any) -> str:
+    # 32 hex digits (PostgreSQL reads UUIDs with or without dashes): str() slices and joins.
+    return "NULL" if value is None else "%032x" % value.int  # noqa: UP031 - the fastest form
 
 
 def _flag(value: bool | None) -> str:
@@ -74,6 +79,7 @@ def _flag(value: bool | None) -> str:
 
 
 _ELEMENT = {
+    "uuid[]": _uuid,
     "text[]": _quoted,
     "timestamptz[]": _stamp,
     "date[]": _stamp,
@@ -95,14 +101,23 @@ def array_literal(values: Sequence[Any], array_type: str = "text[]") -> str:
 
 
 def _unnest(
-    table: Table, columns: Sequence[str], rows: Sequence[dict[str, Any]]
+    table: Table,
+    columns: Sequence[str],
+    rows: Sequence[dict[str, Any]],
+    constants: dict[str, Any] | None = None,
 ) -> tuple[str, dict[str, Any]]:
+    """``SELECT`` of the rows' ``columns`` (one array each), then of ``constants`` (one value
+    each, the same for every row: sent once, not once per row)."""
     types = [_array_type(table, name) for name in columns]
     selects = ", ".join(f"CAST(:c{i} AS {kind})" for i, kind in enumerate(types))
     params = {
         f"c{i}": _literal([row[name] for row in rows], types[i]) for i, name in enumerate(columns)
     }
-    return f"SELECT * FROM unnest({selects})", params  # noqa: S608 - our identifiers, bound values
+    extra = ""
+    for i, (name, value) in enumerate((constants or {}).items()):
+        extra += f", CAST(:k{i} AS {_array_type(table, name)[:-2]})"
+        params[f"k{i}"] = value
+    return f"SELECT *{extra} FROM unnest({selects})", params  # noqa: S608 - our identifiers
 
 
 def insert(
@@ -112,15 +127,18 @@ def insert(
     *,
     conflict: Sequence[str] | None = None,
     returning: str | None = None,
+    constants: dict[str, Any] | None = None,
 ) -> list[Any]:
     """Insert ``rows``; with ``conflict``, rows whose key exists are skipped; with
-    ``returning``, the values of that column for the rows inserted."""
+    ``returning``, the values of that column for the rows inserted; ``constants`` are columns
+    whose value is the same in every row."""
     if not rows:
         return []
     columns = list(rows[0])
     if is_postgresql(session):
-        source, params = _unnest(table, columns, rows)
-        sql = f"INSERT INTO {table.name} ({', '.join(columns)}) {source}"
+        source, params = _unnest(table, columns, rows, constants)
+        names = ", ".join([*columns, *(constants or {})])
+        sql = f"INSERT INTO {table.name} ({names}) {source}"
         if conflict is not None:
             target = f"({', '.join(conflict)})" if conflict else ""
             sql += f" ON CONFLICT {target} DO NOTHING"
@@ -129,6 +147,8 @@ def insert(
             return list(session.execute(text(sql), params).scalars())
         session.execute(text(sql), params)
         return []
+    if constants:
+        rows = [{**row, **constants} for row in rows]
     if conflict is None and not returning:
         session.execute(table.insert(), list(rows))
         return []

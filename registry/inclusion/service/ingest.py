@@ -229,10 +229,8 @@ def ingest(
     bulk.insert(
         session,
         _REJECTION,
-        [
-            {"batch_id": batch.id, "partner_event_id": pid, "reason": reason, "created_at": moment}
-            for pid, reason in rejected
-        ],
+        [{"partner_event_id": pid, "reason": reason} for pid, reason in rejected],
+        constants={"batch_id": batch.id, "created_at": moment},
     )
     accepted = len(outcomes) - len(rejected)
     session.execute(
@@ -419,6 +417,7 @@ def _claim_activities(
     if not candidates:
         return candidates, set()
     rows: dict[str, dict[str, Any]] = {}
+    created_at = utcnow()
     for candidate in candidates:
         assert candidate.resident_id is not None and candidate.event_id is not None
         candidate.keys = activity_keys(
@@ -428,17 +427,19 @@ def _claim_activities(
             candidate.event.occurred_at,
         )
         for key in candidate.keys:
-            rows.setdefault(
-                key,
-                {
-                    "key": key,
-                    "partner_id": partner.id,
-                    "event_id": candidate.event_id,
-                    "created_at": utcnow(),
-                },
-            )
+            if key not in rows:
+                rows[key] = {"key": key, "event_id": candidate.event_id}
     ordered = [rows[key] for key in sorted(rows)]  # one insertion order: no deadlocks
-    inserted = set(bulk.insert(session, _KEY, ordered, conflict=["key"], returning="key"))
+    inserted = set(
+        bulk.insert(
+            session,
+            _KEY,
+            ordered,
+            conflict=["key"],
+            returning="key",
+            constants={"partner_id": partner.id, "created_at": created_at},
+        )
+    )
     taken = sorted(set(rows) - inserted)
     foreign: set[str] = set()
     if taken and bulk.is_postgresql(session):
@@ -550,8 +551,7 @@ def _post_to_ledger(
     accounts = {**known, **residents_service.accounts_of(session, missing)} if missing else known
     grams: list[tuple[uuid.UUID, int]] = []
     points: list[tuple[uuid.UUID, int]] = []
-    for resident_id in sorted(totals):
-        resident_grams, resident_points = totals[resident_id]
+    for resident_id, (resident_grams, resident_points) in totals.items():
         points_account, grams_account = accounts[resident_id]
         if resident_grams > 0:
             grams.append((grams_account, resident_grams))
@@ -594,8 +594,6 @@ def _store(
         rows.append(
             {
                 "id": candidate.event_id,
-                "batch_id": batch.id,
-                "partner_id": partner.id,
                 "partner_event_id": event.partner_event_id,
                 "resident_id": candidate.resident_id,
                 "scenario": event.scenario,
@@ -610,12 +608,20 @@ def _store(
                 "grams_per_unit": str(figures.version.grams_per_unit),
                 "points_rate_version": figures.rate.version,
                 "points_per_kg": figures.rate.points_per_kg,
-                "journal_entry_id": entry_id,
-                "received_at": now,
             }
         )
         outcome = outcomes[candidate.index]
         outcome.grams = figures.grams
         outcome.points = figures.points
         outcome.receipt_id = candidate.event_id
-    bulk.insert(session, _EVENT, rows)
+    bulk.insert(
+        session,
+        _EVENT,
+        rows,
+        constants={
+            "batch_id": batch.id,
+            "partner_id": partner.id,
+            "journal_entry_id": entry_id,
+            "received_at": now,
+        },
+    )

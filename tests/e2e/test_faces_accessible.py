@@ -1,7 +1,8 @@
 """Issue 8 on the faces the journeys do not pass through, and on their error states: text at
 4.5:1, a label for every field, everything by keyboard. The market (listing, API tokens with a
 new token shown, compensation cases, a checkout refused next to its field), the court and fund
-consoles (lists, a refused case and standard), the merchant page (a voucher that does not exist)
+consoles (lists, a refused case and standard), the merchant page (a voucher that does not exist),
+a household's page as its cooperative sees it and as the household opens it from its link,
 and administration (organisations, users, partners, audit log, a refused organisation). One
 browser page signs in as each role in turn; nothing here changes the demo except one API token."""
 
@@ -59,6 +60,14 @@ def test_every_other_face_and_its_errors(live_server: LiveServer, desktop: Any) 
     submit_unchecked(page, "/market/checkout", {"#beneficiary": ""})  # retiring for nobody
     refused(page, "market-checkout-refused")
     page.locator('form[action="/market/cart/remove"] button').first.click()  # leave it empty
+
+    sign_in(page, live_server, "coop@demo.tanhui.cn")  # a household's shares and its link
+    page.goto(f"{base}/market/sales")
+    household = page.locator('a[href^="/market/sales/households/"]').first
+    visit(page, base + str(household.get_attribute("href")))
+    link = page.locator("code.token").first.inner_text().strip()
+    page.context.clear_cookies()  # the household has no login: it opens the link from an SMS
+    visit(page, base + "/h/" + link.rsplit("/h/", 1)[1])
 
     sign_in(page, live_server, "court@demo.tanhui.cn")
     visit(page, f"{base}/court")

@@ -772,12 +772,12 @@ def household_for_coop(
     statement = statement_service.household_statement_for(
         session, actor=actor, household_id=household_id
     )
-    token = statement_service.household_link_token(session, actor=actor, household_id=household_id)
-    link = f"{get_settings().base_url.rstrip('/')}/h/{token}"
+    issued = statement_service.household_link(session, actor=actor, household_id=household_id)
+    link = f"{get_settings().base_url.rstrip('/')}/h/{issued.token}"
     return render(
         request,
         "market/household.html",
-        _context(statement=statement, link=link, public=False),
+        _context(statement=statement, link=link, link_expires=issued.expires_at, public=False),
         principal=principal,
     )
 

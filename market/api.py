@@ -944,16 +944,18 @@ def household_statement(household_id: uuid.UUID, actor: ActorDep, session: Sessi
     summary="Cooperative: the signed link to a household's own statement (for an SMS)",
 )
 def household_link(household_id: uuid.UUID, actor: ActorDep, session: SessionDep) -> Any:
-    token = statements.household_link_token(session, actor=actor, household_id=household_id)
+    issued = statements.household_link(session, actor=actor, household_id=household_id)
     return StatementLink(
-        household_id=household_id, url=f"{get_settings().base_url.rstrip('/')}/h/{token}"
+        household_id=household_id,
+        url=f"{get_settings().base_url.rstrip('/')}/h/{issued.token}",
+        expires_at=issued.expires_at,
     )
 
 
 @router.get(
     "/statements/by-link/{token}",
     response_model=HouseholdStatementPublic,
-    responses=problems(404),
+    responses=problems(404, 410),
     summary="A household's own statement, by the signed link its cooperative gave it",
 )
 def household_by_link(token: str, session: SessionDep) -> Any:

@@ -104,6 +104,18 @@ class InvalidStatementLink(NotFound):
     title = N_("This statement link is not valid")
 
 
+class StatementLinkExpired(DomainError):
+    code = "market/statement-link-expired"
+    status = 410
+    title = N_("This statement link has expired")
+
+    def __init__(self, *, days: int) -> None:
+        super().__init__(
+            N_("A statement link lasts {days} days; ask your cooperative for a new one."),
+            days=days,
+        )
+
+
 class InvalidRange(InvalidInput):
     code = "market/invalid-range"
     title = N_("The date range is not valid")

@@ -376,3 +376,4 @@ class HouseholdStatementPublic(BaseModel):
 class StatementLink(BaseModel):
     household_id: uuid.UUID
     url: str
+    expires_at: datetime  # after this the link answers 410 and the cooperative sends a new one

@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, gt=0)
     sms_provider: str = "log"
     audit_checkpoint_every: int = Field(default=100, gt=0)
+    # How long a household's statement link (``/h/{token}``, sent by SMS) stays valid.
+    household_link_days: int = Field(default=180, gt=0)
     # MRV estimates (``tanhui mrv estimate`` and the cooperative portal's runs) go to this Dask
     # scheduler when set (optional extra ``tanhui[dist]``); unset: they run in the process.
     mrv_scheduler: str | None = None

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
-from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlmodel import Session, col, select
 
 from market.documents import ReceiptDocument, ReceiptLine, render_receipt
-from market.errors import InvalidStatementLink
+from market.errors import InvalidStatementLink, StatementLinkExpired
 from market.models import (
     Order,
     OrderLine,
@@ -391,23 +391,38 @@ def household_names(
     }
 
 
-def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(get_settings().secret_key_value, salt=LINK_SALT)
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(get_settings().secret_key_value, salt=LINK_SALT)
 
 
-def household_link_token(session: Session, *, actor: Actor, household_id: uuid.UUID) -> str:
-    """A signed token for the household's own statement page (its cooperative hands it out)."""
+@dataclass(frozen=True)
+class HouseholdLink:
+    token: str
+    expires_at: datetime
+
+
+def household_link(session: Session, *, actor: Actor, household_id: uuid.UUID) -> HouseholdLink:
+    """A signed, dated token for the household's own statement page (its cooperative hands it
+    out by SMS). It expires after ``household_link_days``: a link forwarded or left on an old
+    phone should not show a family's income for ever; the cooperative sends a fresh one."""
     household = session.get(Household, household_id)
     if household is None or not (
         actor.is_platform_admin or household.cooperative_id == actor.organisation_id
     ):
         raise not_found("household", household_id)
-    return str(_serializer().dumps(str(household.id)))
+    serializer = _serializer()
+    token = str(serializer.dumps(str(household.id)))
+    _value, signed_at = serializer.loads(token, return_timestamp=True)
+    days = get_settings().household_link_days
+    return HouseholdLink(token=token, expires_at=signed_at + timedelta(days=days))
 
 
 def household_from_token(token: str) -> uuid.UUID:
+    days = get_settings().household_link_days
     try:
-        value = _serializer().loads(token)
+        value = _serializer().loads(token, max_age=days * 86_400)
         return uuid.UUID(str(value))
+    except SignatureExpired:
+        raise StatementLinkExpired(days=days) from None
     except (BadSignature, ValueError):
         raise InvalidStatementLink() from None

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
@@ -265,3 +268,42 @@ def test_fund_over_http(session: Session, client: TestClient) -> None:
     assert replay.json() == paid.json()
     listed = client.get("/api/v1/market/compensation/payout-rounds", headers=fund.headers).json()
     assert [item["status"] for item in listed] == ["paid"]
+
+
+def test_a_household_statement_link_expires(
+    session: Session, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A link lasts ``household_link_days`` (180): its expiry date is given with it, and an old
+    link answers 410 with a problem telling the household to ask for a new one."""
+    import itsdangerous.timed
+
+    from tanhui.settings import get_settings
+
+    world, coop, _buyer, _finance = world_with_callers(session)
+    (household, *_rest) = world.households
+    household_id = household.id
+    session.commit()
+    url = f"/api/v1/market/statements/households/{household_id}/link"
+    fresh = client.get(url, headers=coop.headers).json()
+    expires = datetime.fromisoformat(fresh["expires_at"])
+    days = get_settings().household_link_days
+    assert days == 180
+    assert abs((expires - datetime.now(UTC)) - timedelta(days=days)) < timedelta(minutes=5)
+    token = fresh["url"].rsplit("/h/", 1)[1]
+    assert client.get(f"/api/v1/market/statements/by-link/{token}").status_code == 200
+
+    signed_long_ago = int(time.time()) - (days + 1) * 86_400
+    monkeypatch.setattr(
+        itsdangerous.timed.TimestampSigner, "get_timestamp", lambda self: signed_long_ago
+    )
+    old = client.get(url, headers=coop.headers).json()
+    monkeypatch.undo()
+    old_token = old["url"].rsplit("/h/", 1)[1]
+    answer = client.get(f"/api/v1/market/statements/by-link/{old_token}")
+    assert answer.status_code == 410
+    problem = answer.json()
+    assert problem["type"].endswith("/market/statement-link-expired")
+    assert problem["days"] == days and "180" in problem["detail"]
+    page = client.get(f"/h/{old_token}", headers={"Accept": "text/html"})
+    assert page.status_code == 410 and "过期" in page.text
+    assert client.get(f"/h/{token}", headers={"Accept": "text/html"}).status_code == 200

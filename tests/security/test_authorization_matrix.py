@@ -920,11 +920,11 @@ def _prepare_world(world: World) -> None:
     with unit_of_work(engine) as session:
         wetland = session.exec(select(Project).where(col(Project.code) == "DQ0001")).one()
         world.objects["wetland"] = str(wetland.id)
-        world.objects["statement_link"] = statements.household_link_token(
+        world.objects["statement_link"] = statements.household_link(
             session,
             actor=Actor.system("matrix"),
             household_id=uuid.UUID(world.objects["household_id"]),
-        )
+        ).token
         line = [
             orders.LineRequest(
                 listing_id=uuid.UUID(world.objects["listing_id"]),

@@ -15,15 +15,21 @@
    fingerprints, daily caps, the ledger postings (grams and points, hash-chained journal),
    receipts, rejections and the audit record. About 1 % of events repeat another partner's act,
    a few exceed caps;
-4. baseline: the accepted rows of ``inclusion_event`` are read back and written with ``COPY``
+4. measured again, uniform, with ``BENCH_WORKERS`` client processes (default 2; 0 skips it)
+   each ingesting its share of the batches at the same time, as several server workers
+   (``tanhui serve --workers N``) would: reported on its own line, next to the serial figures,
+   never instead of them. Each process ingests one batch before the clock starts (its caches
+   and prepared statements), and the time is from the start to the last process's end;
+5. baseline: the accepted rows of ``inclusion_event`` are read back and written with ``COPY``
    into an unindexed table of the same columns (the physical floor for storing those rows).
 
-Prints events/s for both, COPY rows/s and the ratios. Targets: >= 20,000 events/s, >= 0.25x COPY.
+Prints events/s for each, COPY rows/s and the ratios. Targets: >= 20,000 events/s, >= 0.25x COPY.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import random
 import time
@@ -37,6 +43,7 @@ from bench.scratch import drop_database, fresh_database
 
 RESIDENTS = int(os.environ.get("BENCH_RESIDENTS", "5000"))
 BATCHES = int(os.environ.get("BENCH_BATCHES", "60"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 BATCH_SIZE = 1_000
 TARGET_RATE = 20_000
 TARGET_RATIO = 0.25
@@ -164,6 +171,25 @@ def main() -> None:
                 f"{rates[label]:,.0f} events/s"
             )
 
+        if WORKERS > 0:
+            label = f"uniform, {WORKERS} processes"
+            prepared = [batch(warm + BATCHES + index, 1) for index in range(BATCHES + WORKERS)]
+            warmups, measured = prepared[:WORKERS], prepared[WORKERS:]
+            assert settings.secret_key is not None and settings.data_key is not None
+            events, accepted, rejected, elapsed = _concurrent(
+                url,
+                settings.secret_key.get_secret_value(),
+                settings.data_key.get_secret_value(),
+                warmups,
+                measured,
+            )
+            rates[label] = events / elapsed
+            print(
+                f"points: {label} (1 event per resident per batch, {WORKERS} client processes at "
+                f"once): {events} events ({accepted} accepted, {rejected} rejected) in "
+                f"{elapsed:.2f} s = {rates[label]:,.0f} events/s"
+            )
+
         copy_rate, copied = _copy_baseline(url)
         print(
             f"points: COPY of {copied} event rows into an unindexed table = {copy_rate:,.0f} rows/s"
@@ -178,6 +204,70 @@ def main() -> None:
     finally:
         engine.dispose()
         drop_database(name)
+
+
+def _worker(
+    url: str,
+    secret_key: str,
+    data_key: str,
+    warmup: tuple[str, str, bytes],
+    batches: list[tuple[str, str, bytes]],
+    barrier: Any,
+    queue: Any,
+) -> None:
+    """One client process: ingest ``warmup``, wait for the others, ingest ``batches``."""
+    from registry.inclusion.service import ingest
+    from tanhui.db import create_engine
+    from tanhui.settings import load_settings, use_settings
+
+    settings = load_settings(database_url=url, secret_key=secret_key, data_key=data_key)
+    use_settings(settings)
+    engine = create_engine(settings)
+    partner_id, signature, raw = warmup
+    ingest.ingest_with_retries(engine, partner_ref=partner_id, signature=signature, body=raw)
+    barrier.wait()
+    accepted = rejected = 0
+    for partner_id, signature, raw in batches:
+        result = ingest.ingest_with_retries(
+            engine, partner_ref=partner_id, signature=signature, body=raw
+        )
+        accepted += result.accepted
+        rejected += result.rejected
+    queue.put((accepted, rejected, time.perf_counter()))
+    engine.dispose()
+
+
+def _concurrent(
+    url: str,
+    secret_key: str,
+    data_key: str,
+    warmups: list[tuple[str, str, bytes]],
+    batches: list[tuple[str, str, bytes]],
+) -> tuple[int, int, int, float]:
+    """``batches`` shared out among ``len(warmups)`` processes; (events, accepted, rejected,
+    seconds from the moment all were ready to the last one's end)."""
+    context = multiprocessing.get_context("spawn")
+    workers = len(warmups)
+    barrier = context.Barrier(workers + 1)
+    queue = context.Queue()
+    processes = [
+        context.Process(
+            target=_worker,
+            args=(url, secret_key, data_key, warmups[n], batches[n::workers], barrier, queue),
+        )
+        for n in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    barrier.wait(timeout=600)
+    started = time.perf_counter()
+    outcomes = [queue.get(timeout=1800) for _ in processes]
+    for process in processes:
+        process.join()
+    accepted = sum(outcome[0] for outcome in outcomes)
+    rejected = sum(outcome[1] for outcome in outcomes)
+    finished = max(outcome[2] for outcome in outcomes)
+    return len(batches) * BATCH_SIZE, accepted, rejected, finished - started
 
 
 def _copy_baseline(url: str) -> tuple[float, int]:

@@ -126,3 +126,58 @@ def test_a_request_retried_concurrently_records_each_event_once(pg_engine: Engin
     with Session(pg_engine, expire_on_commit=False) as session:
         view = residents.balances(session, session.get_one(Resident, rider_id))
         assert view.receipts == 5 and view.reductions_g == 5 * 269
+
+
+def test_concurrent_batches_over_the_same_residents_keep_every_ledger_invariant(
+    pg_engine: Engine,
+) -> None:
+    """Four batches from two partners, each crediting the same 30 residents (by phone, in
+    different orders) at once: every event is accepted, each batch is one journal entry, each
+    resident's balances equal their receipts, the counters their quantities, and the ledger
+    verifies."""
+    import random
+
+    from sqlalchemy import func, select
+
+    from registry.inclusion.models import InclusionDailyUsage, InclusionEvent
+
+    with Session(pg_engine, expire_on_commit=False) as session:
+        partners = [helpers.partner(session, ["bus"]), helpers.partner(session, ["bus"])]
+        riders = [helpers.resident(session) for _ in range(30)]
+        phones = [helpers.phone_of(rider) for rider in riders]
+        session.commit()
+        ids = [rider.id for rider in riders]
+    day = utcnow().replace(hour=1, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    senders = []
+    for n in range(4):
+        order = list(range(30))
+        random.Random(n).shuffle(order)
+        events = [
+            helpers.event(
+                phones[i], quantity=10, occurred_at=day + timedelta(hours=3 * n, minutes=i)
+            )
+            for i in order
+        ]
+        senders.append(_sender(pg_engine, partners[n % 2], events))
+    results = _race(senders)
+    assert [result.accepted for result in results] == [30, 30, 30, 30]
+    with Session(pg_engine, expire_on_commit=False) as session:
+        entries = session.exec(
+            select(
+                InclusionEvent.batch_id, func.count(func.distinct(InclusionEvent.journal_entry_id))
+            ).group_by(InclusionEvent.batch_id)
+        ).all()
+        assert sorted(count for _batch, count in entries) == [1, 1, 1, 1]
+        for rider in ids:
+            view = residents.balances(session, session.get_one(Resident, rider))
+            receipts = session.exec(
+                select(func.sum(InclusionEvent.grams), func.sum(InclusionEvent.points)).where(
+                    InclusionEvent.resident_id == rider
+                )
+            ).one()
+            assert (view.reductions_g, view.points_balance) == tuple(receipts)
+            assert view.receipts == 4
+        used = session.exec(select(InclusionDailyUsage.quantity_milli)).all()
+        assert sorted(value for (value,) in used) == [40_000] * 30
+        report = wallet.verify_ledger(session)
+        assert report.ok, report.first_fault

@@ -72,7 +72,7 @@ def test_user_accounts_cannot_be_unbounded(session: Session) -> None:
 def test_system_accounts_declare_floors_and_shards(session: Session) -> None:
     issuance = service.system_account(session, "issuance", "CNY")
     fees = service.system_account(session, "fees", "CNY")
-    assert issuance.floor is None and issuance.shards == 1
+    assert issuance.floor is None and issuance.shards == service.HOT_SHARDS
     assert fees.floor == 0 and fees.shards == service.HOT_SHARDS
     assert service.system_account(session, "fees", "CNY").id == fees.id
 

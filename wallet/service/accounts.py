@@ -36,10 +36,11 @@ KNOWN_ASSETS: dict[str, tuple[int, str]] = {
 }
 
 # System accounts: name -> (floor, shards). Issuance and clearing may go negative; the fee and
-# clearing accounts are credited by every sale, so they are spread over several rows.
+# clearing accounts are credited by every sale and the issuance accounts debited by every
+# carbon-inclusion batch, so they are spread over several rows (ADR 0011, ADR 0073).
 SYSTEM_ACCOUNTS: dict[str, tuple[int | None, int]] = {
-    "issuance": (None, 1),
-    "points_issuance": (None, 1),
+    "issuance": (None, HOT_SHARDS),
+    "points_issuance": (None, HOT_SHARDS),
     "clearing": (None, HOT_SHARDS),
     "fees": (0, HOT_SHARDS),
     "buffer_pool": (0, 1),

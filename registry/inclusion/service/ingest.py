@@ -368,13 +368,16 @@ def _resolve_residents(
     phones: dict[int, str] = {}
     cards: dict[int, str] = {}
     ids: dict[int, uuid.UUID] = {}
+    indexed: dict[str, str | None] = {}  # this batch's phones (a daily export repeats them)
     for candidate in candidates:
         ref = candidate.event.resident
         given = [value for value in (ref.phone, ref.citizen_card, ref.resident_id) if value]
         if len(given) != 1:
             continue
         if ref.phone:
-            index = residents_service.phone_index(ref.phone)
+            index = indexed.get(ref.phone, "")
+            if index == "":
+                index = indexed[ref.phone] = residents_service.phone_index(ref.phone)
             if index:
                 phones[candidate.index] = index
         elif ref.citizen_card:

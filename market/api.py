@@ -220,7 +220,7 @@ def create_order(
     body: OrderCreate, actor: ActorDep, session: SessionDep, idempotency_key: IdempotencyKey = None
 ) -> Any:
     def work() -> dict[str, Any]:
-        placed = orders.create_order(
+        placed = orders.place_order(
             session,
             actor=actor,
             lines=[
@@ -232,7 +232,8 @@ def create_order(
             beneficiary=body.beneficiary,
             purpose=body.purpose,
         )
-        return presenters.order_public(session, placed).model_dump(mode="json")
+        presented = presenters.order_public(session, placed.order, lines=placed.lines, payments=[])
+        return presented.model_dump(mode="json")
 
     return _idempotent(
         session, actor, idempotency_key, "orders", body.model_dump(mode="json"), work

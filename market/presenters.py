@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
@@ -14,7 +15,9 @@ from market.models import (
     Listing,
     ListingStatus,
     Order,
+    OrderLine,
     OrderStatus,
+    Payment,
     PayoutRound,
     Provider,
 )
@@ -44,23 +47,35 @@ def verify_url(certificate_id: str) -> str:
     return f"{get_settings().base_url.rstrip('/')}/verify/{certificate_id}"
 
 
+# Serial prefixes of batches and codes of projects never change once written: orders show
+# them again and again, so they are read once per process (bounded; ids are never reused).
+_FIXED_LABELS: dict[uuid.UUID, str] = {}
+_FIXED_LABELS_MAX = 50_000
+
+
+def _fixed_labels(
+    session: Session, ids: set[uuid.UUID], column: Any, key: Any
+) -> dict[uuid.UUID, str]:
+    found = {item: _FIXED_LABELS[item] for item in ids if item in _FIXED_LABELS}
+    missing = ids - found.keys()
+    if missing:
+        rows = session.exec(select(key, column).where(key.in_(missing))).all()
+        if len(_FIXED_LABELS) + len(rows) > _FIXED_LABELS_MAX:
+            _FIXED_LABELS.clear()
+        for item, label in rows:
+            _FIXED_LABELS[item] = label
+            found[item] = label
+    return found
+
+
 def _batch_prefixes(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
     """Batch id → serial prefix (only the column shown)."""
-    if not ids:
-        return {}
-    return dict(
-        session.exec(select(Batch.id, Batch.serial_prefix).where(col(Batch.id).in_(ids))).all()
-    )
+    return _fixed_labels(session, ids, col(Batch.serial_prefix), col(Batch.id))
 
 
-def _project_names(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, tuple[str, str]]:
-    """Project id → (code, name): a project row carries its whole outline, not read here."""
-    if not ids:
-        return {}
-    rows = session.exec(
-        select(Project.id, Project.code, Project.name).where(col(Project.id).in_(ids))
-    ).all()
-    return {project_id: (code, name) for project_id, code, name in rows}
+def _project_codes(session: Session, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Project id → code."""
+    return _fixed_labels(session, ids, col(Project.code), col(Project.id))
 
 
 def _listing_labels(
@@ -155,10 +170,21 @@ def bank_instructions(order: Order) -> BankInstructions | None:
     )
 
 
-def order_public(session: Session, order: Order) -> OrderPublic:
-    lines = orders.lines_of(session, order.id)
+def order_public(
+    session: Session,
+    order: Order,
+    *,
+    lines: list[OrderLine] | None = None,
+    payments: list[Payment] | None = None,
+) -> OrderPublic:
+    """An order as its buyer sees it. ``lines`` and ``payments``, when the caller has them (a
+    new order), are not read again."""
+    if lines is None:
+        lines = orders.lines_of(session, order.id)
+    if payments is None:
+        payments = orders.payments_of(session, order.id)
     batches = _batch_prefixes(session, {line.batch_id for line in lines})
-    projects = _project_names(session, {line.project_id for line in lines})
+    projects = _project_codes(session, {line.project_id for line in lines})
     return OrderPublic(
         id=order.id,
         number=order.number,
@@ -183,7 +209,7 @@ def order_public(session: Session, order: Order) -> OrderPublic:
                 listing_id=line.listing_id,
                 batch_id=line.batch_id,
                 batch=batches.get(line.batch_id, ""),
-                project_code=projects.get(line.project_id, ("", ""))[0],
+                project_code=projects.get(line.project_id, ""),
                 credit_type=line.credit_type,
                 quantity_t=line.quantity_t,
                 price_fen_per_t=line.price_fen_per_t,
@@ -202,7 +228,7 @@ def order_public(session: Session, order: Order) -> OrderPublic:
                 checkout_url=payment.checkout_url,
                 expires_at=payment.expires_at,
             )
-            for payment in orders.payments_of(session, order.id)
+            for payment in payments
         ],
         bank_transfer=bank_instructions(order),
     )

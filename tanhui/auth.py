@@ -22,7 +22,7 @@ from typing import Annotated
 from fastapi import Depends, Request, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from tanhui import identity
 from tanhui.db import finish_failed, utcnow
@@ -189,11 +189,17 @@ async def submitted_csrf_token(request: Request) -> str | None:
 def _principal_for_user(
     session: Session, user_id: uuid.UUID | None
 ) -> tuple[User, Organisation | None] | None:
-    user = session.get(User, user_id) if user_id else None
-    if user is None or not user.is_active:
+    """The active user and their organisation, in one query."""
+    if user_id is None:
         return None
-    organisation = session.get(Organisation, user.organisation_id) if user.organisation_id else None
-    return user, organisation
+    found = session.exec(
+        select(User, Organisation)
+        .outerjoin(Organisation, col(Organisation.id) == col(User.organisation_id))
+        .where(col(User.id) == user_id)
+    ).one_or_none()
+    if found is None or not found[0].is_active:
+        return None
+    return found[0], found[1]
 
 
 def optional_principal(
@@ -207,17 +213,19 @@ def optional_principal(
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise TokenRejected()
-        record = identity.find_api_token(session, token.strip())
-        found = _principal_for_user(session, record.user_id) if record else None
+        live = identity.find_api_token(session, token.strip())
+        if live is None:
+            raise TokenRejected()
+        record, user, organisation = live
         # A token acts for the organisation it was made in: never for another one its user
-        # belongs to later.
-        if record is None or found is None or record.organisation_id != found[0].organisation_id:
+        # belongs to later; and never for a deactivated user.
+        if not user.is_active or record.organisation_id != user.organisation_id:
             raise TokenRejected()
         moment = utcnow()
         if record.last_used_at is None or moment - record.last_used_at >= TOKEN_TOUCH_INTERVAL:
             record.last_used_at = moment
             session.add(record)
-        return Principal(user=found[0], organisation=found[1], token=record)
+        return Principal(user=user, organisation=organisation, token=record)
     key = session_key_from_cookie(request)
     if key is None:
         return None

@@ -313,15 +313,23 @@ def create_api_token(
     return NewApiToken(token=token, record=record)
 
 
-def find_api_token(session: Session, token: str) -> ApiToken | None:
+def find_api_token(
+    session: Session, token: str
+) -> tuple[ApiToken, User, Organisation | None] | None:
+    """The live token, its user and the user's organisation, in one query (every API request
+    asks): None if the token is unknown or revoked."""
     if not token.startswith(API_TOKEN_PREFIX):
         return None
-    record = session.exec(
-        select(ApiToken).where(col(ApiToken.token_hash) == token_hash(token))
+    found = session.exec(
+        select(ApiToken, User, Organisation)
+        .join(User, col(User.id) == col(ApiToken.user_id))
+        .outerjoin(Organisation, col(Organisation.id) == col(User.organisation_id))
+        .where(col(ApiToken.token_hash) == token_hash(token))
     ).one_or_none()
-    if record is None or record.revoked_at is not None:
+    if found is None or found[0].revoked_at is not None:
         return None
-    return record
+    record, user, organisation = found
+    return record, user, organisation
 
 
 def list_api_tokens(session: Session, *, user: User) -> list[ApiToken]:

@@ -50,7 +50,7 @@ from market.service.common import (
 from registry.models import RetirementPurpose
 from registry.service.actors import Actor
 from tanhui import audit
-from tanhui.db import utcnow
+from tanhui.db import new_id, utcnow
 from tanhui.i18n import N_
 from tanhui.settings import Environment, get_settings
 
@@ -167,27 +167,50 @@ def create_order(
     now: datetime | None = None,
 ) -> Order:
     """Reserve the tonnes of ``lines`` for the actor's organisation until the hold expires."""
+    return place_order(
+        session,
+        actor=actor,
+        lines=lines,
+        provider=provider,
+        retire_on_purchase=retire_on_purchase,
+        beneficiary=beneficiary,
+        purpose=purpose,
+        case=case,
+        now=now,
+    ).order
+
+
+@dataclass(frozen=True)
+class PlacedOrder:
+    order: Order
+    lines: list[OrderLine]  # sorted by listing id, as written
+
+
+def place_order(
+    session: Session,
+    *,
+    actor: Actor,
+    lines: Sequence[LineRequest],
+    provider: Provider | None = None,
+    retire_on_purchase: bool = False,
+    beneficiary: str | None = None,
+    purpose: RetirementPurpose | None = None,
+    case: JudicialCase | None = None,
+    now: datetime | None = None,
+) -> PlacedOrder:
+    """:func:`create_order`, also returning the lines it wrote (so that presenting the new
+    order reads nothing back). Every check runs before anything is written; the order and its
+    lines are then inserted together and the audit record comes last, so the audit chain's
+    lock is held for as little as possible."""
     buyer_id = require_member(actor, "Buying credits")
     moment = now_or(now)
     chosen = check_provider(provider)
     wanted = _merge(lines)
     name, reason = _check_retirement(retire_on_purchase, beneficiary, purpose, case)
     locked = listing_service.lock_listings(session, list(wanted))
-    order = Order(
-        number=_order_number(moment),
-        buyer_id=buyer_id,
-        created_by=actor.ref,
-        provider=chosen,
-        total_fen=0,
-        retire_on_purchase=retire_on_purchase,
-        beneficiary=name,
-        purpose=str(reason) if reason else None,
-        case_id=case.id if case else None,
-        hold_expires_at=moment + hold_duration(chosen),
-    )
-    session.add(order)
-    session.flush()
-    total = 0
+    order_id = new_id()
+    hold_expires_at = moment + hold_duration(chosen)
+    written: list[OrderLine] = []
     for listing_id in sorted(wanted):
         quantity = wanted[listing_id]
         listing = locked.get(listing_id)
@@ -216,11 +239,9 @@ def create_order(
                 minimum=listing.min_order_t,
                 errors=[{"field": "quantity_t", "message": "below the minimum order"}],
             )
-        amount = quantity * listing.price_fen_per_t
-        total += amount
-        session.add(
+        written.append(
             OrderLine(
-                order_id=order.id,
+                order_id=order_id,
                 listing_id=listing.id,
                 batch_id=listing.batch_id,
                 project_id=listing.project_id,
@@ -228,12 +249,27 @@ def create_order(
                 credit_type=listing.credit_type,
                 quantity_t=quantity,
                 price_fen_per_t=listing.price_fen_per_t,
-                amount_fen=amount,
-                reserved_until=order.hold_expires_at,
+                amount_fen=quantity * listing.price_fen_per_t,
+                reserved_until=hold_expires_at,
             )
         )
-    order.total_fen = total
+    total = sum(line.amount_fen for line in written)
+    order = Order(
+        id=order_id,
+        number=_order_number(moment),
+        buyer_id=buyer_id,
+        created_by=actor.ref,
+        provider=chosen,
+        total_fen=total,
+        retire_on_purchase=retire_on_purchase,
+        beneficiary=name,
+        purpose=str(reason) if reason else None,
+        case_id=case.id if case else None,
+        hold_expires_at=hold_expires_at,
+    )
     session.add(order)
+    session.flush()  # the order before its lines (foreign key)
+    session.add_all(written)
     session.flush()
     audit.record(
         session,
@@ -250,7 +286,7 @@ def create_order(
             "hold_expires_at": order.hold_expires_at.isoformat(),
         },
     )
-    return order
+    return PlacedOrder(order=order, lines=written)
 
 
 def _order_number(moment: datetime) -> str:

@@ -19,6 +19,7 @@ from tanhui.db import create_engine, unit_of_work
 from tanhui.migrate import upgrade
 from tanhui.models import Organisation, OrgKind, Role, User
 from tanhui.settings import Settings
+from wallet.service import anchor_chains
 
 # Demo credentials are seed data for a local SQLite file, printed at start; not secrets.
 DEMO_PASSWORD = "tanhui-demo-2026"  # noqa: S105
@@ -103,6 +104,7 @@ def seed(session: Session, progress: Progress) -> list[DemoLogin]:
     market.rewards.demo.seed(session, progress)
     market.demo.seed(session, progress)
     market.rewards.demo.honour_platform_voucher(session, progress)  # the pool sale's fund pays
+    anchor_chains(session, actor="system:demo")  # as `tanhui wallet anchor` does from cron
     return logins
 
 

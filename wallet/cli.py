@@ -1,4 +1,5 @@
-"""`tanhui wallet ...` commands: check the ledger, release expired holds."""
+"""`tanhui wallet ...` commands: check the ledger, anchor it in the audit chain, release expired
+holds."""
 
 from __future__ import annotations
 
@@ -54,3 +55,22 @@ def expire_holds(
     finally:
         engine.dispose()
     typer.echo(f"expired {total} holds")
+
+
+@app.command("anchor")
+def anchor() -> None:
+    """Record the journal's chain heads in the signed audit chain (run it from cron, e.g. every
+    minute): a later rewrite of any chain up to these links fails `tanhui wallet verify`."""
+    from tanhui.cli import engine_or_exit, settings_or_exit
+    from tanhui.db import retrying
+    from wallet.service import anchor_chains
+
+    engine = engine_or_exit(settings_or_exit())
+    try:
+        made = retrying(engine, anchor_chains)
+    finally:
+        engine.dispose()
+    if made is None:
+        typer.echo("nothing new to anchor")
+    else:
+        typer.echo(f"anchored {len(made.heads)} chain heads in audit record {made.audit_seq}")

@@ -102,7 +102,7 @@ def test_expire_holds_releases_funds(settings: Settings, session: Session) -> No
     assert run_cli(settings, "wallet", "verify").returncode == 0
 
 
-@pytest.mark.parametrize("command", ["verify", "expire-holds"])
+@pytest.mark.parametrize("command", ["verify", "anchor", "expire-holds"])
 def test_wallet_commands_have_help(settings: Settings, command: str) -> None:
     result = run_cli(settings, "wallet", command, "--help")
     assert result.returncode == 0, result.stderr

@@ -37,6 +37,7 @@ from wallet.service.accounts import (
     set_frozen,
     system_account,
 )
+from wallet.service.anchors import Anchor, anchor_chains, latest_anchor
 from wallet.service.distributions import (
     MAX_DISTRIBUTION_CREDITS,
     Distribution,
@@ -90,6 +91,7 @@ __all__ = [
     "MAX_CSV_ROWS",
     "MAX_DISTRIBUTION_CREDITS",
     "SYSTEM_ACCOUNTS",
+    "Anchor",
     "Balance",
     "CodeTotals",
     "Distribution",
@@ -101,6 +103,7 @@ __all__ = [
     "PostingPage",
     "Transfer",
     "account_for",
+    "anchor_chains",
     "balances_of",
     "capture_hold",
     "count_entries",
@@ -117,6 +120,7 @@ __all__ = [
     "get_hold",
     "hold",
     "is_expired",
+    "latest_anchor",
     "list_postings",
     "locked_balance",
     "open_account",

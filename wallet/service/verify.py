@@ -32,6 +32,7 @@ from wallet.models import (
     Side,
 )
 from wallet.service import chain
+from wallet.service.anchors import anchor_faults
 
 PAGE_SIZE = 2_000
 MAX_FAULTS = 100
@@ -122,6 +123,8 @@ def verify_ledger(session: Session) -> LedgerReport:
         report.fault(f"{total_postings - report.postings} postings belong to no chained entry")
     _check_balances(session, report, accounts, sums)
     _check_holds(session, report)
+    for fault in anchor_faults(session):
+        report.fault(fault)
     return report
 
 

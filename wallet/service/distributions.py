@@ -96,7 +96,7 @@ def post_distribution(
             "kind": "distribution",
             "code": code,
             "distributions": [
-                [str(item.debit_account_id), [[str(a), amount] for a, amount in item.credits]]
+                [_hex(item.debit_account_id), [[_hex(a), amount] for a, amount in item.credits]]
                 for item in distributions
             ],
             "metadata": meta,
@@ -121,10 +121,7 @@ def post_distribution(
 
     entry_id = new_id()
     created_at = utcnow()
-    postings = [
-        (account_id, accounts[account_id].asset, Layer.posted.value, side, amount)
-        for account_id, side, amount in plan.legs
-    ]
+    postings = plan.postings(accounts)
     head = chain.lock_head(session)
     seq = head.seq + 1
     content = chain.entry_content(
@@ -175,20 +172,41 @@ def post_distribution(
     return engine.entry_object(values)
 
 
+_DEBIT, _CREDIT, _POSTED = Side.debit.value, Side.credit.value, Layer.posted.value
+
+
 @dataclass
 class _Plan:
-    legs: list[tuple[uuid.UUID, str, int]]  # (account, side, amount) in posting order
+    distributions: list[tuple[uuid.UUID, Sequence[tuple[uuid.UUID, int]], int]]  # with totals
     debit_totals: dict[uuid.UUID, int]
     credit_totals: dict[uuid.UUID, int]
-    sources_of: dict[uuid.UUID, uuid.UUID]  # credited account -> its (first) source
 
     @property
     def account_ids(self) -> set[uuid.UUID]:
         return set(self.debit_totals) | set(self.credit_totals)
 
+    def postings(
+        self, accounts: dict[uuid.UUID, engine.AccountMeta]
+    ) -> list[tuple[uuid.UUID, str, str, str, int]]:
+        """(account, asset, layer, side, amount) in order: each debit, then its credits."""
+        postings = []
+        for source, credits, total in self.distributions:
+            asset = accounts[source].asset  # the credited accounts' too (_check_accounts)
+            postings.append((source, asset, _POSTED, _DEBIT, total))
+            postings += [(account_id, asset, _POSTED, _CREDIT, m) for account_id, m in credits]
+        return postings
+
+
+def _twice(position: int, account_id: uuid.UUID) -> InvalidEntry:
+    return InvalidEntry(
+        N_("Distribution {position} credits account {account_id} twice or debits and credits it."),
+        position=position,
+        account_id=str(account_id),
+    )
+
 
 def _plan(distributions: Sequence[Distribution]) -> _Plan:
-    """Check the request's shape and lay out its postings (raises InvalidEntry)."""
+    """Check the request's shape and sum it per account (raises InvalidEntry)."""
     if not distributions:
         raise InvalidEntry(N_("An entry needs at least one transfer."))
     count = sum(len(item.credits) for item in distributions)
@@ -197,66 +215,60 @@ def _plan(distributions: Sequence[Distribution]) -> _Plan:
             N_("A distribution credits at most {maximum} accounts."),
             maximum=MAX_DISTRIBUTION_CREDITS,
         )
-    plan = _Plan(legs=[], debit_totals={}, credit_totals={}, sources_of={})
+    plan = _Plan(distributions=[], debit_totals={}, credit_totals={})
+    credited: set[uuid.UUID] = set()
     for position, item in enumerate(distributions):
-        if not item.credits:
+        credits = list(item.credits)
+        if not credits:
             raise InvalidEntry(N_("An entry needs at least one transfer."))
         source = item.debit_account_id
-        seen: set[uuid.UUID] = set()
-        credits: list[tuple[uuid.UUID, str, int]] = []
         total = 0
-        for account_id, amount in item.credits:
+        for _account_id, amount in credits:
             if type(amount) is not int or not 0 < amount <= MAX_AMOUNT:
                 check_amount(amount, f"distributions[{position}].credits.amount")
-            if account_id in seen or account_id == source:
-                raise InvalidEntry(
-                    N_(
-                        "Distribution {position} credits account {account_id} twice or "
-                        "debits and credits it."
-                    ),
-                    position=position,
-                    account_id=str(account_id),
-                )
-            seen.add(account_id)
             total += amount
-            credits.append((account_id, Side.credit.value, amount))
-            plan.credit_totals[account_id] = plan.credit_totals.get(account_id, 0) + amount
-            plan.sources_of.setdefault(account_id, source)
         check_amount(total, f"distributions[{position}].total")
-        plan.legs.append((source, Side.debit.value, total))
-        plan.legs += credits
+        ids = {account_id for account_id, _amount in credits}
+        if len(ids) != len(credits) or source in ids:
+            seen: set[uuid.UUID] = {source}
+            for account_id, _amount in credits:
+                if account_id in seen:
+                    raise _twice(position, account_id)
+                seen.add(account_id)
+        if credited.isdisjoint(ids):
+            plan.credit_totals.update(credits)
+        else:  # another distribution (of another source) credits some of them too
+            for account_id, amount in credits:
+                plan.credit_totals[account_id] = plan.credit_totals.get(account_id, 0) + amount
+        credited |= ids
+        plan.distributions.append((source, credits, total))
         plan.debit_totals[source] = plan.debit_totals.get(source, 0) + total
-    for account_id in plan.debit_totals:
-        if account_id in plan.credit_totals:
-            raise InvalidEntry(
-                N_(
-                    "Distribution {position} credits account {account_id} twice or "
-                    "debits and credits it."
-                ),
-                position=0,
-                account_id=str(account_id),
-            )
+    for position, item in enumerate(distributions):
+        if item.debit_account_id in credited:
+            raise _twice(position, item.debit_account_id)
     return plan
 
 
 def _check_accounts(plan: _Plan, accounts: dict[uuid.UUID, engine.AccountMeta]) -> None:
-    for account_id in plan.account_ids:
-        if account_id not in accounts:
-            raise UnknownAccount(N_("No account {account_id}."), account_id=str(account_id))
-    for account_id, source in plan.sources_of.items():
+    if len(accounts) != len(plan.account_ids):
+        for account_id in plan.account_ids:
+            if account_id not in accounts:
+                raise UnknownAccount(N_("No account {account_id}."), account_id=str(account_id))
+    for source, credits, _total in plan.distributions:
         debit_asset = accounts[source].asset
-        credit_asset = accounts[account_id].asset
-        if debit_asset != credit_asset:
-            raise MixedAssets(
-                N_(
-                    "Account {debit_account_id} holds {debit_asset} but account "
-                    "{credit_account_id} holds {credit_asset}."
-                ),
-                debit_account_id=str(source),
-                debit_asset=debit_asset,
-                credit_account_id=str(account_id),
-                credit_asset=credit_asset,
-            )
+        for account_id, _amount in credits:
+            credit_asset = accounts[account_id].asset
+            if credit_asset != debit_asset:
+                raise MixedAssets(
+                    N_(
+                        "Account {debit_account_id} holds {debit_asset} but account "
+                        "{credit_account_id} holds {credit_asset}."
+                    ),
+                    debit_account_id=str(source),
+                    debit_asset=debit_asset,
+                    credit_account_id=str(account_id),
+                    credit_asset=credit_asset,
+                )
 
 
 def _earlier(session: Session, scope: str, key: str, request_hash: str) -> JournalEntry | None:

@@ -99,6 +99,7 @@ def _readable_account(session: Session, principal: Principal, account_id: uuid.U
 
 def _account_public(session: Session, account: Account) -> AccountPublic:
     balance = service.get_balance(session, account.id)
+    lapsed = service.lapsed_hold_debits(session, account.id) if balance.pending_debits else 0
     return AccountPublic(
         id=account.id,
         asset=account.asset,
@@ -106,7 +107,8 @@ def _account_public(session: Session, account: Account) -> AccountPublic:
         purpose=account.purpose,
         floor=account.floor,
         balance=balance.balance,
-        available=balance.available,
+        available=balance.available + lapsed,
+        lapsed_hold_debits=lapsed,
         posted_debits=balance.posted_debits,
         posted_credits=balance.posted_credits,
         pending_debits=balance.pending_debits,

@@ -40,10 +40,16 @@ class AccountPublic(BaseModel):
     purpose: str
     floor: int | None
     balance: int = Field(description="posted credits - posted debits")
-    available: int = Field(description="balance - pending debits")
+    available: int = Field(
+        description="balance - pending debits of holds still in force (what a debit may take)"
+    )
+    lapsed_hold_debits: int = Field(
+        description="pending debits of holds that expired and are not yet released (a debit "
+        "or `tanhui wallet expire-holds` releases them; counted as available)"
+    )
     posted_debits: int
     posted_credits: int
-    pending_debits: int
+    pending_debits: int = Field(description="as the balance rows hold them, lapsed holds included")
     pending_credits: int
     frozen: bool
     shards: int

@@ -93,8 +93,10 @@ def test_anchoring_records_only_movement(session: Session) -> None:
     _post_some(session, 3)
     first = service.anchor_chains(session)
     assert first is not None
-    heads = session.exec(select(ChainHead).where(col(ChainHead.seq) > 0)).all()
-    assert sorted(first.heads) == sorted((h.chain, h.seq, h.hash) for h in heads)
+    heads = session.exec(
+        select(ChainHead.chain, ChainHead.seq, ChainHead.hash).where(col(ChainHead.seq) > 0)
+    ).all()
+    assert sorted(first.heads) == sorted(tuple(head) for head in heads)
     assert service.anchor_chains(session) is None  # nothing moved since
     session.commit()
     _post_some(session, 1)

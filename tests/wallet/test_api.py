@@ -301,15 +301,24 @@ def test_capturing_or_voiding_a_lapsed_hold_releases_its_funds(
         record.expires_at = utcnow() - timedelta(seconds=1)  # time passes
         session.add(record)
     session.commit()
-    read = client.get(f"{API}/accounts/{a['id']}", headers=headers).json()
-    assert (read["balance"], read["available"]) == (100, 20)
+
+    def figures() -> tuple[int, int, int, int]:
+        read = client.get(f"{API}/accounts/{a['id']}", headers=headers).json()
+        return (
+            read["balance"],
+            read["available"],
+            read["pending_debits"],
+            read["lapsed_hold_debits"],
+        )
+
+    # lapsed, not yet released: the rows still hold them, but they are available
+    assert figures() == (100, 100, 80, 80)
     captured = client.post(f"{API}/holds/{ids[0]}/capture", json={}, headers=headers)
     assert captured.status_code == 409 and captured.json()["type"].endswith("hold-expired")
-    assert client.get(f"{API}/accounts/{a['id']}", headers=headers).json()["available"] == 50
+    assert figures() == (100, 100, 50, 50)
     voided = client.post(f"{API}/holds/{ids[1]}/void", headers=headers)
     assert voided.status_code == 409 and voided.json()["type"].endswith("hold-expired")
-    read = client.get(f"{API}/accounts/{a['id']}", headers=headers).json()
-    assert (read["balance"], read["available"]) == (100, 100)
+    assert figures() == (100, 100, 0, 0)
     states = [client.get(f"{API}/holds/{i}", headers=headers).json()["status"] for i in ids]
     assert states == ["expired", "expired"]
     session.rollback()
@@ -375,3 +384,47 @@ def test_platform_viewers_read_but_do_not_post(client: TestClient, session: Sess
     assert client.get(f"{API}/accounts/{account['id']}", headers=viewer).status_code == 200
     refused = client.post(f"{API}/accounts", json={"asset": "CNY", "owner": "x"}, headers=viewer)
     assert refused.status_code == 403
+
+
+def test_an_account_counts_lapsed_holds_as_available(client: TestClient, session: Session) -> None:
+    """What the account page says is available is what a debit can take: a hold that expired
+    unswept reserves nothing any more (the debit releases it on the way)."""
+    from wallet import service
+
+    headers = admin(session)
+    session.commit()
+    a, b = open_account(client, headers), open_account(client, headers)
+    fund(client, headers, a["id"], 100)
+    body = {
+        "debit_account_id": a["id"],
+        "credit_account_id": b["id"],
+        "expires_at": (utcnow() + timedelta(minutes=10)).isoformat(),
+        "code": "purchase",
+    }
+    lapsing = client.post(f"{API}/holds", json={**body, "amount": 60}, headers=headers).json()
+    client.post(f"{API}/holds", json={**body, "amount": 15}, headers=headers)  # still in force
+    record = service.get_hold(session, uuid.UUID(lapsing["id"]))
+    record.expires_at = utcnow() - timedelta(seconds=1)
+    session.add(record)
+    session.commit()
+    read = client.get(f"{API}/accounts/{a['id']}", headers=headers).json()
+    assert (read["available"], read["pending_debits"], read["lapsed_hold_debits"]) == (85, 75, 60)
+    spent = client.post(
+        f"{API}/entries",
+        json={
+            "code": "purchase",
+            "transfers": [
+                {
+                    "debit_account_id": a["id"],
+                    "credit_account_id": b["id"],
+                    "amount": read["available"],
+                }
+            ],
+        },
+        headers=headers,
+    )
+    assert spent.status_code == 201, spent.text
+    read = client.get(f"{API}/accounts/{a['id']}", headers=headers).json()
+    assert (read["balance"], read["available"], read["lapsed_hold_debits"]) == (15, 0, 0)
+    session.rollback()
+    assert service.verify_ledger(session).ok

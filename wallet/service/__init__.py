@@ -76,6 +76,7 @@ from wallet.service.holds import (
     get_hold,
     hold,
     is_expired,
+    lapsed_hold_debits,
     submit_hold,
     void_hold,
 )
@@ -120,6 +121,7 @@ __all__ = [
     "get_hold",
     "hold",
     "is_expired",
+    "lapsed_hold_debits",
     "latest_anchor",
     "list_postings",
     "locked_balance",

@@ -36,10 +36,14 @@ class Anchor:
 def anchor_chains(session: Session, *, actor: str = "system:wallet") -> Anchor | None:
     """Record the current chain heads in the audit chain; None when no chain has moved since
     the last anchor (or the journal is empty)."""
+    # Plain columns, not ORM objects: heads loaded earlier in the session would be stale.
     heads = [
-        (head.chain, head.seq, head.hash)
-        for head in session.exec(select(ChainHead).order_by(col(ChainHead.chain))).all()
-        if head.seq > 0
+        (int(chain), int(seq), str(digest))
+        for chain, seq, digest in session.exec(
+            select(ChainHead.chain, ChainHead.seq, ChainHead.hash)
+            .where(col(ChainHead.seq) > 0)
+            .order_by(col(ChainHead.chain))
+        ).all()
     ]
     if not heads:
         return None

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from tanhui.db import new_id, utcnow
@@ -169,6 +170,19 @@ def _locked_hold(session: Session, hold_id: uuid.UUID) -> Hold:
 
 def is_expired(record: Hold, now: datetime | None = None) -> bool:
     return record.status == HoldStatus.pending and record.expires_at <= (now or utcnow())
+
+
+def lapsed_hold_debits(session: Session, account_id: uuid.UUID, now: datetime | None = None) -> int:
+    """What the account's expired but not yet released holds still reserve (their pending
+    debits). A debit releases them on demand, so it is in effect available; until a sweep or a
+    debit touches them, the balance rows still count it as pending."""
+    total = session.exec(
+        select(func.coalesce(func.sum(Hold.amount), 0))
+        .where(col(Hold.debit_account_id) == account_id)
+        .where(col(Hold.status) == HoldStatus.pending)
+        .where(col(Hold.expires_at) <= (now or utcnow()))
+    ).one()
+    return int(total)
 
 
 def _release_legs(record: Hold) -> list[engine.Leg]:

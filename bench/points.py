@@ -20,7 +20,9 @@
    (``tanhui serve --workers N``) would: reported on its own line, next to the serial figures,
    never instead of them. Each process ingests one batch before the clock starts (its caches
    and prepared statements), and the time is from the start to the last process's end;
-5. baseline: the accepted rows of ``inclusion_event`` are read back and written with ``COPY``
+5. the rejections by reason, and ``wallet verify`` of the whole ledger (one snapshot: chains,
+   balanced entries, balances equal to the postings) after all phases, concurrent included;
+6. baseline: the accepted rows of ``inclusion_event`` are read back and written with ``COPY``
    into an unindexed table of the same columns (the physical floor for storing those rows).
 
 Prints events/s for each, COPY rows/s and the ratios. Targets: >= 20,000 events/s, >= 0.25x COPY.
@@ -37,7 +39,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import make_url
+from sqlalchemy import make_url, text
 
 from bench.scratch import drop_database, fresh_database
 
@@ -87,6 +89,7 @@ def main() -> None:
     from tanhui.db import create_engine, unit_of_work, utcnow
     from tanhui.migrate import upgrade
     from tanhui.settings import load_settings, use_settings
+    from wallet.service import verify_ledger_snapshot
 
     name = f"tanhui_bench_points_{uuid.uuid4().hex[:8]}"
     url = fresh_database(name)
@@ -189,6 +192,19 @@ def main() -> None:
                 f"once): {events} events ({accepted} accepted, {rejected} rejected) in "
                 f"{elapsed:.2f} s = {rates[label]:,.0f} events/s"
             )
+
+        with unit_of_work(engine) as session:
+            reasons = session.execute(
+                text("SELECT reason, count(*) FROM inclusion_rejection GROUP BY reason ORDER BY 1")
+            ).all()
+        print("points: rejections in all phases: " + ", ".join(f"{r} {n}" for r, n in reasons))
+        started = time.perf_counter()
+        report = verify_ledger_snapshot(engine)
+        print(
+            f"points: wallet verify of the whole ledger ({report.entries} entries, "
+            f"{report.postings} postings, {report.accounts} accounts): "
+            f"{'ok' if report.ok else report.first_fault} in {time.perf_counter() - started:.1f} s"
+        )
 
         copy_rate, copied = _copy_baseline(url)
         print(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
@@ -65,6 +65,7 @@ def _page(
     errors: dict[str, str] | None = None,
     form: dict[str, str] | None = None,
     status_code: int = 200,
+    honoured_before: int | None = None,
 ) -> Response:
     organisation = principal.organisation
     rewards = (
@@ -74,8 +75,13 @@ def _page(
     )
     vouchers = redemptions.vouchers_of_sponsor(session, organisation.id) if organisation else []
     honoured = (
-        redemptions.honoured_platform_vouchers(session, organisation.id) if organisation else []
+        redemptions.honoured_platform_vouchers(
+            session, organisation.id, before=honoured_before, limit=HONOURED_PAGE
+        )
+        if organisation
+        else []
     )
+    older = honoured[-1].reimbursement.cursor if len(honoured) == HONOURED_PAGE else None
     return render(
         request,
         "merchant/home.html",
@@ -83,6 +89,8 @@ def _page(
             "rewards": rewards,
             "vouchers": vouchers,
             "honoured": honoured,
+            "honoured_older": older,
+            "honoured_paged": honoured_before is not None,
             "honours_platform_vouchers": bool(honoured)
             or (organisation is not None and organisation.kind in redemptions.HONOURING_KINDS),
             "result": result,
@@ -101,12 +109,20 @@ def _page(
     )
 
 
+HONOURED_PAGE = 50  # platform vouchers listed per page
+
+
 @router.get("", response_class=HTMLResponse)
-def merchant_home(request: Request, principal: OptionalPrincipal, session: SessionDep) -> Response:
+def merchant_home(
+    request: Request,
+    principal: OptionalPrincipal,
+    session: SessionDep,
+    before: Annotated[int | None, Query(ge=1)] = None,
+) -> Response:
     checked = _merchant(request, principal)
     if isinstance(checked, Response):
         return checked
-    return _page(request, checked, session)
+    return _page(request, checked, session, honoured_before=before)
 
 
 @router.get("/vouchers/{code}", response_class=HTMLResponse)

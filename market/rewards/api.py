@@ -4,14 +4,16 @@ check permission, call the service)."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Query, Response, status
 from sqlmodel import Session
 
 from market.rewards.errors import InvalidReward, UnknownReward
 from market.rewards.models import RedemptionStatus, Reward, RewardKind
 from market.rewards.schemas import (
+    HonouredVoucherPage,
+    HonouredVoucherPublic,
     OffsetSharePublic,
     RedemptionCreate,
     ReimbursementPublic,
@@ -352,6 +354,48 @@ def merchant_vouchers(principal: CurrentUser, session: SessionDep) -> Any:
             voucher_public(session, view, with_code=False)
             for view in redemptions.vouchers_of_sponsor(session, principal.organisation_id)
         ]
+    )
+
+
+@router.get(
+    "/merchant/reimbursements",
+    response_model=HonouredVoucherPage,
+    responses=problems(401, 403, 422),
+    summary="Platform vouchers the caller's organisation honoured and what each was reimbursed, "
+    "newest first, by cursor",
+)
+def merchant_reimbursements(
+    principal: CurrentUser,
+    session: SessionDep,
+    cursor: Annotated[str | None, Query(max_length=20, pattern=r"^[0-9]+$")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> Any:
+    if principal.organisation_id is None:
+        return HonouredVoucherPage(items=[], next_cursor=None)
+    page = redemptions.honoured_platform_vouchers(
+        session,
+        principal.organisation_id,
+        before=int(cursor) if cursor else None,
+        limit=limit,
+    )
+    items = [
+        HonouredVoucherPublic(
+            redemption_id=item.reimbursement.redemption_id,
+            reward_id=item.reward.id,
+            reward_title=item.reward.title,
+            honoured_at=item.reimbursement.at,
+            reimbursement=ReimbursementPublic(
+                amount_fen=item.reimbursement.amount_fen,
+                from_fund_fen=item.reimbursement.from_fund_fen,
+                from_platform_fen=item.reimbursement.from_platform_fen,
+                journal_entry_id=item.reimbursement.entry_id,
+            ),
+        )
+        for item in page
+    ]
+    more = len(page) == limit
+    return HonouredVoucherPage(
+        items=items, next_cursor=str(page[-1].reimbursement.cursor) if more else None
     )
 
 

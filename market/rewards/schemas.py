@@ -77,6 +77,23 @@ class ReimbursementPublic(BaseModel):
     journal_entry_id: uuid.UUID
 
 
+class HonouredVoucherPublic(BaseModel):
+    """A platform voucher the caller's organisation honoured, and what it was reimbursed."""
+
+    redemption_id: uuid.UUID
+    reward_id: uuid.UUID
+    reward_title: str
+    honoured_at: datetime
+    reimbursement: ReimbursementPublic
+
+
+class HonouredVoucherPage(BaseModel):
+    items: list[HonouredVoucherPublic]
+    next_cursor: str | None = Field(
+        description="pass as ?cursor= for the older ones; null on the last page"
+    )
+
+
 class VoucherPublic(BaseModel):
     id: uuid.UUID
     reward_id: uuid.UUID

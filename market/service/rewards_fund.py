@@ -28,7 +28,7 @@ from sqlmodel import Session
 from market.service.common import CNY, cny_account, org_owner
 from registry.models import Project, ProjectType
 from wallet import service as wallet
-from wallet.models import Account, Side
+from wallet.models import Account
 
 FUND = "rewards_fund"
 FUND_OWNER = f"system:{FUND}"
@@ -141,40 +141,40 @@ class ReceivedReimbursement:
     amount_fen: int
     from_fund_fen: int
     from_platform_fen: int
+    cursor: int  # pass as ``before`` for the reimbursements older than this one
 
 
 def reimbursements_to(
-    session: Session, merchant_id: uuid.UUID, *, limit: int = 100
+    session: Session,
+    merchant_id: uuid.UUID,
+    *,
+    before: int | None = None,
+    limit: int = 100,
 ) -> list[ReceivedReimbursement]:
     """The reimbursements ``merchant_id`` received for platform vouchers it honoured, newest
-    first, from its CNY account's postings (read-only: a merchant without an account has none)."""
+    first, from its CNY account's postings (read-only: a merchant without an account has none).
+    A reimbursement paid partly by the fund and partly by the platform credits the merchant
+    twice in one entry: it is one item, the credits summed. ``before``: the ``cursor`` of the
+    last item of the previous page."""
     account = wallet.find_account(session, asset=CNY, owner=org_owner(merchant_id))
     if account is None:
         return []
-    lines = wallet.postings_of_code(session, account.id, code=REIMBURSEMENT_CODE, limit=limit)
-    # A reimbursement paid partly by the fund and partly by the platform credits the merchant
-    # twice in one entry: one row per entry, the credits summed.
-    amounts: dict[uuid.UUID, int] = {}
-    firsts: list[wallet.PostingLine] = []
-    for line in lines:
-        if line.side != Side.credit:
-            continue
-        if line.entry_id not in amounts:
-            firsts.append(line)
-        amounts[line.entry_id] = amounts.get(line.entry_id, 0) + line.amount
-    received = [
+    credits = wallet.credits_by_entry(
+        session, account.id, code=REIMBURSEMENT_CODE, before=before, limit=limit
+    )
+    return [
         ReceivedReimbursement(
-            entry_id=line.entry_id,
-            at=line.created_at,
-            redemption_id=uuid.UUID(str(line.metadata["redemption"])),
-            reward_id=uuid.UUID(str(line.metadata["reward"])),
-            amount_fen=amounts[line.entry_id],
-            from_fund_fen=int(line.metadata.get("from_fund_fen", 0)),
-            from_platform_fen=int(line.metadata.get("from_platform_fen", 0)),
+            entry_id=credit.entry_id,
+            at=credit.created_at,
+            redemption_id=uuid.UUID(str(credit.metadata["redemption"])),
+            reward_id=uuid.UUID(str(credit.metadata["reward"])),
+            amount_fen=credit.amount,
+            from_fund_fen=int(credit.metadata.get("from_fund_fen", 0)),
+            from_platform_fen=int(credit.metadata.get("from_platform_fen", 0)),
+            cursor=credit.cursor,
         )
-        for line in firsts
+        for credit in credits
     ]
-    return received
 
 
 @dataclass(frozen=True)

@@ -512,3 +512,69 @@ def test_the_merchant_page_lists_the_platform_vouchers_it_honoured(
     other_section = other_page.text.split('id="honoured-platform-vouchers"', 1)[1]
     assert "data-entry=" not in other_section.split("</section>", 1)[0]
     assert redemptions.honoured_platform_vouchers(session, other.id) == []
+
+
+def test_the_merchant_api_pages_through_every_reimbursement(
+    client: TestClient, session: Session
+) -> None:
+    """More platform vouchers than a page: pages of ``limit`` newest first, each voucher once
+    (a voucher paid by the fund and the platform is one item, its two credits summed), the last
+    page without a cursor; another merchant's API shows none; a bad cursor is a 422 problem."""
+    platform = factories.organisation(session, OrgKind.platform)
+    merchant = factories.organisation(session, OrgKind.merchant)
+    other = factories.organisation(session, OrgKind.merchant)
+    cashier = factories.user(session, org=merchant)
+    other_cashier = factories.user(session, org=other)
+    resident = helpers.resident(session)
+    helpers.give_points(session, resident, 100)
+    _fund_with(session, 700)  # the first voucher from the fund, the second split, then platform
+    voucher = _platform_voucher(session, platform, 500)
+    honoured = []
+    for _ in range(5):
+        redeemed = redemptions.redeem(session, resident=resident, reward_id=voucher)
+        redemptions.confirm(session, code=redeemed.code, organisation=merchant, actor="m")
+        honoured.append(redeemed.redemption.id)
+    headers = {"Authorization": f"Bearer {factories.token_for(session, cashier)}"}
+    other_headers = {"Authorization": f"Bearer {factories.token_for(session, other_cashier)}"}
+    session.commit()
+
+    seen: list[dict[str, object]] = []
+    sizes = []
+    cursor = None
+    while True:
+        params: dict[str, object] = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = client.get(
+            "/api/v1/points/merchant/reimbursements", params=params, headers=headers
+        ).json()
+        sizes.append(len(page["items"]))
+        seen += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sizes == [2, 2, 1]
+    assert [item["redemption_id"] for item in seen] == [str(i) for i in reversed(honoured)]
+    paid = [
+        (item["reimbursement"]["from_fund_fen"], item["reimbursement"]["from_platform_fen"])
+        for item in reversed(seen)
+    ]
+    assert paid == [(500, 0), (200, 300), (0, 500), (0, 500), (0, 500)]
+    assert all(item["reimbursement"]["amount_fen"] == 500 for item in seen)
+    assert all(item["reward_title"] == "低碳出行 5 元券" for item in seen)
+    nothing = client.get("/api/v1/points/merchant/reimbursements", headers=other_headers)
+    assert nothing.status_code == 200 and nothing.json() == {"items": [], "next_cursor": None}
+    bad = client.get(
+        "/api/v1/points/merchant/reimbursements", params={"cursor": "abc"}, headers=headers
+    )
+    assert bad.status_code == 422 and bad.headers["content-type"].startswith(
+        "application/problem+json"
+    )
+    # the merchant's page pages the same way (?before= the cursor), with a way back
+    first_page = client.get(
+        "/api/v1/points/merchant/reimbursements", params={"limit": 2}, headers=headers
+    ).json()
+    factories.login(client, cashier.email)
+    page = client.get("/merchant", params={"before": first_page["next_cursor"]})
+    section = page.text.split('id="honoured-platform-vouchers"', 1)[1].split("</section>", 1)[0]
+    entries = re.findall(r'<tr data-entry="([^"]+)">', section)
+    assert entries == [item["reimbursement"]["journal_entry_id"] for item in seen[2:]]
+    assert 'href="/merchant#honoured-platform-vouchers"' in section  # back to the newest

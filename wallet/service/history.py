@@ -133,6 +133,70 @@ def postings_of_code(
     return [_line(posting, entry) for posting, entry in rows]
 
 
+@dataclass(frozen=True)
+class EntryCredit:
+    """What one entry credited to an account (its credit postings there summed)."""
+
+    entry_id: uuid.UUID
+    created_at: datetime
+    amount: int
+    metadata: dict[str, Any]
+    cursor: int  # the entry's last posting id: pass it as ``before`` for older entries
+
+
+def credits_by_entry(
+    session: Session,
+    account_id: uuid.UUID,
+    *,
+    code: str,
+    before: int | None = None,
+    limit: int = DEFAULT_PAGE_SIZE,
+) -> list[EntryCredit]:
+    """Entries of ``code`` that credited the account, newest first, each once with its credit
+    postings there summed (an entry may credit the same account in several legs): one
+    grouped query, paged by ``before`` (the ``cursor`` of the last item of the page before)."""
+    get_account(session, account_id)
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise InvalidInput(N_("limit must be between 1 and {maximum}."), maximum=MAX_PAGE_SIZE)
+    last_posting = func.max(Posting.id)
+    query = (
+        select(
+            Posting.entry_id,
+            func.sum(Posting.amount),
+            last_posting,
+        )
+        .join(JournalEntry, col(JournalEntry.id) == col(Posting.entry_id))
+        .where(col(Posting.account_id) == account_id)
+        .where(col(Posting.layer) == Layer.posted)
+        .where(col(Posting.side) == Side.credit)
+        .where(col(JournalEntry.code) == code)
+        .group_by(col(Posting.entry_id))
+        .order_by(last_posting.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        query = query.having(last_posting < before)
+    rows = session.exec(query).all()
+    if not rows:
+        return []
+    entries = {
+        entry.id: entry
+        for entry in session.exec(
+            select(JournalEntry).where(col(JournalEntry.id).in_([row[0] for row in rows]))
+        ).all()
+    }
+    return [
+        EntryCredit(
+            entry_id=entry_id,
+            created_at=entries[entry_id].created_at,
+            amount=int(amount),
+            metadata=json.loads(entries[entry_id].metadata_json),
+            cursor=int(cursor or 0),
+        )
+        for entry_id, amount, cursor in rows
+    ]
+
+
 def _line(posting: Posting, entry: JournalEntry) -> PostingLine:
     return PostingLine(
         id=int(posting.id or 0),

@@ -404,11 +404,16 @@ class HonouredVoucher:
 
 
 def honoured_platform_vouchers(
-    session: Session, organisation_id: uuid.UUID, *, limit: int = 100
+    session: Session,
+    organisation_id: uuid.UUID,
+    *,
+    before: int | None = None,
+    limit: int = 100,
 ) -> list[HonouredVoucher]:
     """Platform vouchers ``organisation_id`` honoured (not of its own rewards), newest first,
-    each with the reimbursement its CNY account received (ADR 0059): read from the ledger."""
-    received = rewards_fund.reimbursements_to(session, organisation_id, limit=limit)
+    each with the reimbursement its CNY account received (ADR 0059): read from the ledger.
+    Paged: ``before`` is the ``reimbursement.cursor`` of the last item of the previous page."""
+    received = rewards_fund.reimbursements_to(session, organisation_id, before=before, limit=limit)
     if not received:
         return []
     wanted = {item.reward_id for item in received}

@@ -151,6 +151,11 @@ def test_an_idempotency_key_applies_once(session: Session) -> None:
     )
     assert again.id == first.id
     assert service.get_balance(session, people[1]).balance == 4
+    chosen = uuid.uuid4()  # a caller that names the entry before posting it
+    named = service.post_distribution(
+        session, code="reward", distributions=request, entry_id=chosen
+    )
+    assert named.id == chosen == service.get_entry(session, chosen).id
     with pytest.raises(IdempotencyConflict):
         service.post_distribution(
             session,

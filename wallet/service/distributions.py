@@ -75,8 +75,12 @@ def post_distribution(
     idempotency_key: str | None = None,
     scope: str = DEFAULT_SCOPE,
     metadata: dict[str, Any] | None = None,
+    entry_id: uuid.UUID | None = None,
 ) -> JournalEntry:
     """Post one entry crediting many accounts from one source account per distribution.
+
+    ``entry_id`` is the new entry's id (default: a new one), for callers that store it
+    elsewhere before posting (an earlier entry answered for an idempotency key keeps its own).
 
     The entry's postings are, for each distribution in order, the source's debit leg (the sum)
     followed by its credit legs in the order given. All or nothing: raises InvalidEntry (shape:
@@ -119,7 +123,7 @@ def post_distribution(
     sources = _lock(session, postgresql, accounts, plan, credit_rows)
     debit_rows = _check_sources(accounts, plan, sources)
 
-    entry_id = new_id()
+    entry_id = entry_id or new_id()
     created_at = utcnow()
     postings = plan.postings(accounts)
     head = chain.lock_head(session)

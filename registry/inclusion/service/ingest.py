@@ -221,7 +221,11 @@ def ingest(
     candidates, claimed = _claim_activities(session, partner, candidates, outcomes)
     candidates = _apply_caps(session, candidates, outcomes)
     _release_keys(session, candidates, claimed)
-    entry_id = _post_to_ledger(session, partner, batch, candidates, accounts)
+    # The ledger comes last but for the audit record: it locks every credited resident's
+    # balance rows until commit, so concurrent batches naming the same residents wait for
+    # each other as briefly as possible. Receipts name the entry by an id chosen now.
+    totals = _totals(candidates)
+    entry_id = new_id() if totals else None
     _store(session, partner, batch, candidates, entry_id, outcomes, moment)
     rejected = [
         (outcome.partner_event_id, outcome.reason) for outcome in outcomes if outcome.reason
@@ -238,6 +242,8 @@ def ingest(
         .where(_BATCH.c.id == batch.id)
         .values(events=len(outcomes), accepted=accepted, rejected=len(rejected))
     )
+    if entry_id is not None:
+        _post_to_ledger(session, partner, batch, totals, accounts, entry_id)
     reasons: dict[str, int] = defaultdict(int)
     for _pid, reason in rejected:
         reasons[str(reason)] += 1
@@ -531,15 +537,8 @@ def _release_keys(session: Session, accepted: list[_Candidate], claimed: set[str
         session.execute(delete(_KEY).where(bulk.member_of(session, _KEY.c.key, released)))
 
 
-def _post_to_ledger(
-    session: Session,
-    partner: InclusionPartner,
-    batch: InclusionBatch,
-    candidates: list[_Candidate],
-    known: dict[uuid.UUID, tuple[uuid.UUID, uuid.UUID]],
-) -> uuid.UUID | None:
-    """Credit grams and points to the residents: one journal entry for the batch, debiting each
-    issuance account once (a distribution, ADR 0073); returns the entry's id."""
+def _totals(candidates: list[_Candidate]) -> dict[uuid.UUID, tuple[int, int]]:
+    """Each resident's grams and points in this batch (residents credited nothing left out)."""
     totals: dict[uuid.UUID, list[int]] = {}
     for candidate in candidates:
         assert candidate.resident_id is not None
@@ -548,8 +547,19 @@ def _post_to_ledger(
             total = totals[candidate.resident_id] = [0, 0]
         total[0] += candidate.figures.grams
         total[1] += candidate.figures.points
-    if not totals:
-        return None
+    return {resident: (g, p) for resident, (g, p) in totals.items() if g > 0 or p > 0}
+
+
+def _post_to_ledger(
+    session: Session,
+    partner: InclusionPartner,
+    batch: InclusionBatch,
+    totals: dict[uuid.UUID, tuple[int, int]],
+    known: dict[uuid.UUID, tuple[uuid.UUID, uuid.UUID]],
+    entry_id: uuid.UUID,
+) -> None:
+    """Credit grams and points to the residents: one journal entry ``entry_id`` for the batch,
+    debiting each issuance account once (a distribution, ADR 0073)."""
     missing = sorted(resident_id for resident_id in totals if resident_id not in known)
     accounts = {**known, **residents_service.accounts_of(session, missing)} if missing else known
     grams: list[tuple[uuid.UUID, int]] = []
@@ -567,16 +577,14 @@ def _post_to_ledger(
     if points:
         source = wallet.system_account(session, "points_issuance", wallet.ASSET_POINTS).id
         distributions.append(wallet.Distribution(source, points))
-    if not distributions:
-        return None
-    entry = wallet.post_distribution(
+    wallet.post_distribution(
         session,
         code="points_accrual",
         distributions=distributions,
         scope=LEDGER_SCOPE,
         metadata={"batch_id": str(batch.id), "partner_id": str(partner.id)},
+        entry_id=entry_id,
     )
-    return entry.id
 
 
 def _store(

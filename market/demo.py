@@ -95,7 +95,7 @@ def _buy(
         actor=actor,
         lines=[orders.LineRequest(listing_id=listing.id, quantity_t=quantity)],
         provider=Provider.sandbox,
-        **extra,  # type: ignore[arg-type]
+        **extra,
     )
     payment = payments.start_checkout(session, actor=actor, order_id=placed.id)
     payments.sandbox_complete(session, actor=actor, payment_id=payment.id)

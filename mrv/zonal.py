@@ -248,19 +248,7 @@ def run_task(task: Task, context: Context) -> list[ChunkResult]:
     """Process the chunks of one task (runs on a Dask worker or in this process)."""
     with layer_reader() as reader:
         return [
-            _chunk(
-                task.pieces,
-                task.parcel[lo:hi],
-                task.r0[lo:hi],
-                task.r1[lo:hi],
-                task.c0[lo:hi],
-                task.c1[lo:hi],
-                context,
-                reader,
-            )
-            for lo, hi in zip(
-                task.chunk_start[:-1].tolist(), task.chunk_start[1:].tolist(), strict=True
-            )
+            _chunk_at(task, index, context, reader) for index in range(task.chunk_start.size - 1)
         ]
 
 
@@ -270,7 +258,8 @@ def iterate_local(work: Plan, context: Context) -> Iterator[ChunkResult]:
             yield _chunk_at(work, index, context, reader)
 
 
-def _chunk_at(work: Plan, index: int, context: Context, reader: LayerReader) -> ChunkResult:
+def _chunk_at(work: Plan | Task, index: int, context: Context, reader: LayerReader) -> ChunkResult:
+    """Chunk ``index`` of a plan, or of a task (a run of a plan's chunks)."""
     lo, hi = int(work.chunk_start[index]), int(work.chunk_start[index + 1])
     return _chunk(
         work.pieces,

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
@@ -155,29 +156,11 @@ def _check_retirement(
 
 
 def create_order(
-    session: Session,
-    *,
-    actor: Actor,
-    lines: Sequence[LineRequest],
-    provider: Provider | None = None,
-    retire_on_purchase: bool = False,
-    beneficiary: str | None = None,
-    purpose: RetirementPurpose | None = None,
-    case: JudicialCase | None = None,
-    now: datetime | None = None,
+    session: Session, *, actor: Actor, lines: Sequence[LineRequest], **options: Any
 ) -> Order:
-    """Reserve the tonnes of ``lines`` for the actor's organisation until the hold expires."""
-    return place_order(
-        session,
-        actor=actor,
-        lines=lines,
-        provider=provider,
-        retire_on_purchase=retire_on_purchase,
-        beneficiary=beneficiary,
-        purpose=purpose,
-        case=case,
-        now=now,
-    ).order
+    """Reserve the tonnes of ``lines`` for the actor's organisation until the hold expires
+    (:func:`place_order`'s options: provider, retirement on purchase, case, now)."""
+    return place_order(session, actor=actor, lines=lines, **options).order
 
 
 @dataclass(frozen=True)

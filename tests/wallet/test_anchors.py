@@ -41,21 +41,7 @@ def _rewrite_a_head(session: Session, note: str) -> tuple[int, int]:
         select(Posting).where(col(Posting.entry_id) == entry.id).order_by(col(Posting.ordinal))
     ).all()
     entry.metadata_json = f'{{"note":"{note}"}}'
-    content = chain.entry_content(
-        entry_id=entry.id,
-        chain=entry.chain,
-        chain_seq=entry.chain_seq,
-        scope=entry.scope,
-        idempotency_key=entry.idempotency_key,
-        request_hash=entry.request_hash,
-        kind=entry.kind,
-        code=entry.code,
-        metadata_json=entry.metadata_json,
-        reverses_id=entry.reverses_id,
-        hold_id=entry.hold_id,
-        created_at=entry.created_at,
-        postings=[(p.account_id, p.asset, p.layer, p.side, p.amount) for p in postings],
-    )
+    content = chain.stored_entry_content(entry, list(postings))
     entry.hash = chain.link_hash(entry.prev_hash, content)
     head.hash = entry.hash
     session.add(entry)

@@ -6,6 +6,7 @@ import csv
 import io
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlmodel import Session
@@ -275,6 +276,24 @@ def test_hold_idempotency_over_http(client: TestClient, session: Session) -> Non
     assert (read["balance"], read["available"]) == (100, 60)  # reserved once
 
 
+def _funded_pair(
+    client: TestClient, session: Session, amount: int
+) -> tuple[dict[str, str], dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """An admin's headers, account ``a`` funded with ``amount``, account ``b``, and the body
+    of a ten-minute hold from a to b (without its amount)."""
+    headers = admin(session)
+    session.commit()
+    a, b = open_account(client, headers), open_account(client, headers)
+    fund(client, headers, a["id"], amount)
+    body = {
+        "debit_account_id": a["id"],
+        "credit_account_id": b["id"],
+        "expires_at": (utcnow() + timedelta(minutes=10)).isoformat(),
+        "code": "purchase",
+    }
+    return headers, a, b, body
+
+
 def test_capturing_or_voiding_a_lapsed_hold_releases_its_funds(
     client: TestClient, session: Session
 ) -> None:
@@ -282,16 +301,7 @@ def test_capturing_or_voiding_a_lapsed_hold_releases_its_funds(
     funds it still reserved, without waiting for ``tanhui wallet expire-holds``."""
     from wallet import service
 
-    headers = admin(session)
-    session.commit()
-    a, b = open_account(client, headers), open_account(client, headers)
-    fund(client, headers, a["id"], 100)
-    body = {
-        "debit_account_id": a["id"],
-        "credit_account_id": b["id"],
-        "expires_at": (utcnow() + timedelta(minutes=10)).isoformat(),
-        "code": "purchase",
-    }
+    headers, a, _b, body = _funded_pair(client, session, 100)
     ids = [
         client.post(f"{API}/holds", json={**body, "amount": amount}, headers=headers).json()["id"]
         for amount in (30, 50)
@@ -391,16 +401,7 @@ def test_an_account_counts_lapsed_holds_as_available(client: TestClient, session
     unswept reserves nothing any more (the debit releases it on the way)."""
     from wallet import service
 
-    headers = admin(session)
-    session.commit()
-    a, b = open_account(client, headers), open_account(client, headers)
-    fund(client, headers, a["id"], 100)
-    body = {
-        "debit_account_id": a["id"],
-        "credit_account_id": b["id"],
-        "expires_at": (utcnow() + timedelta(minutes=10)).isoformat(),
-        "code": "purchase",
-    }
+    headers, a, b, body = _funded_pair(client, session, 100)
     lapsing = client.post(f"{API}/holds", json={**body, "amount": 60}, headers=headers).json()
     client.post(f"{API}/holds", json={**body, "amount": 15}, headers=headers)  # still in force
     record = service.get_hold(session, uuid.UUID(lapsing["id"]))

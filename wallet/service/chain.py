@@ -76,6 +76,26 @@ def entry_content(
     return canonical_json(document)
 
 
+def stored_entry_content(entry: Any, postings: list[Any]) -> bytes:
+    """:func:`entry_content` of a journal row as stored (``entry`` and its ``postings`` in
+    order, ORM objects or plain rows): what verification recomputes the hash from."""
+    return entry_content(
+        entry_id=entry.id,
+        chain=entry.chain,
+        chain_seq=entry.chain_seq,
+        scope=entry.scope,
+        idempotency_key=entry.idempotency_key,
+        request_hash=entry.request_hash,
+        kind=entry.kind,
+        code=entry.code,
+        metadata_json=entry.metadata_json,
+        reverses_id=entry.reverses_id,
+        hold_id=entry.hold_id,
+        created_at=entry.created_at,
+        postings=[(p.account_id, p.asset, p.layer, p.side, p.amount) for p in postings],
+    )
+
+
 def link_hash(prev_hash: str, content: bytes) -> str:
     return hashlib.sha256(prev_hash.encode("ascii") + content).hexdigest()
 

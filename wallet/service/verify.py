@@ -142,21 +142,7 @@ def _check_entry(
         report.fault(f"{where}: expected seq {expected_seq} (an entry is missing or inserted)")
     if entry.prev_hash != previous:
         report.fault(f"{where}: prev_hash does not match the previous link's hash")
-    content = chain.entry_content(
-        entry_id=entry.id,
-        chain=entry.chain,
-        chain_seq=entry.chain_seq,
-        scope=entry.scope,
-        idempotency_key=entry.idempotency_key,
-        request_hash=entry.request_hash,
-        kind=entry.kind,
-        code=entry.code,
-        metadata_json=entry.metadata_json,
-        reverses_id=entry.reverses_id,
-        hold_id=entry.hold_id,
-        created_at=entry.created_at,
-        postings=[(p.account_id, p.asset, p.layer, p.side, p.amount) for p in postings],
-    )
+    content = chain.stored_entry_content(entry, postings)
     if chain.link_hash(entry.prev_hash, content) != entry.hash:
         report.fault(f"{where}: hash mismatch (the entry or its postings were changed)")
     if not postings:

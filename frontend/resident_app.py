@@ -125,6 +125,13 @@ def sign_out(principal: OptionalPrincipal, session: SessionDep) -> Response:
     return response
 
 
+@router.get("/signed-out", response_class=HTMLResponse)
+def signed_out(request: Request) -> Response:
+    """What the service worker shows after a sign-out made without network (it keeps this page
+    with the app shell; it belongs to nobody, whoever asks)."""
+    return render(request, "app/signed_out.html", {}, principal=None)
+
+
 @router.get("/settings", response_class=HTMLResponse)
 def settings_form(request: Request, principal: ResidentFace) -> Response:
     return render(request, "app/settings.html", {"saved": False}, principal=principal)

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.e2e.a11y import assert_accessible
 from tests.e2e.conftest import LiveServer
 from tests.e2e.test_resident_app import sign_in
 
 OFFLINE_PHONE = "13957209003"  # its own number: one sign-in code a minute per phone
+OFFLINE_SIGN_OUT_PHONE = "13957209004"
 FIRST, SECOND, THIRD = "13800000004", "13800000005", "13800000006"  # demo residents with points
 
 WORKER_ACTIVE_JS = """() => navigator.serviceWorker.register("/app/sw.js", {scope: "/app"})
@@ -129,3 +131,48 @@ def test_signing_out_leaves_nothing_of_the_resident_offline(
         assert resident_of(phone) == third
     finally:
         phone.context.set_offline(False)
+
+
+def test_a_sign_out_without_network_ends_the_session_once_back_online(
+    live_server: LiveServer, phone: Any
+) -> None:
+    """Offline, the sign-out cannot reach the server: the phone forgets the resident at once
+    and shows the signed-out page; the server session lives on until the network is back, when
+    the worker sends the sign-out (on the browser's background sync, or before the app's next
+    request)."""
+    import httpx
+
+    base = live_server.base_url
+    sign_in(phone, live_server, OFFLINE_SIGN_OUT_PHONE)
+    controlled(phone)
+    resident = resident_of(phone)
+    (cookie,) = [c["value"] for c in phone.context.cookies() if c["name"] == "tanhui_session"]
+
+    def server_says() -> str:
+        """Whose /app the server shows to that session cookie (as any client holding it)."""
+        page = httpx.get(f"{base}/app", cookies={"tanhui_session": cookie}, timeout=10)
+        return page.headers["Tanhui-Resident"]
+
+    assert server_says() == resident
+    phone.goto(f"{base}/app/settings")
+    phone.context.set_offline(True)
+    try:
+        phone.get_by_role("button", name="退出登录").click()
+        phone.get_by_role("heading", name="已退出登录").wait_for()
+        assert_accessible(phone, "app-signed-out-offline")
+        assert resident not in phone.evaluate(EVERYTHING_KEPT_JS)
+        phone.goto(f"{base}/app/receipts")  # still offline: nothing of theirs, signed out
+        assert resident_of(phone) == ""
+        assert phone.get_by_role("heading", name="已退出登录").is_visible()
+        assert server_says() == resident  # the server has not heard of it yet
+    finally:
+        phone.context.set_offline(False)
+
+    phone.goto(f"{base}/app")  # back online: the kept sign-out goes first (or a sync sent it)
+    assert phone.get_by_label("手机号码").is_visible()
+    assert server_says() == ""  # that session is over on the server too
+    assert "tanhui_session" not in [c["name"] for c in phone.context.cookies()]
+    kept = phone.evaluate(
+        "caches.open('tanhui-pending-sign-out').then((c) => c.keys()).then((k) => k.length)"
+    )
+    assert kept == 0

@@ -347,6 +347,7 @@ RULES: dict[str, RuleLike] = {
     ),
     # the caller's own organisation's vouchers (an empty list for kinds that sponsor nothing)
     "GET /api/v1/points/merchant/vouchers": ANY_USER,
+    "GET /api/v1/points/merchant/reimbursements": ANY_USER,  # its own organisation's only
     # market
     "GET /api/v1/market/listings": PUBLIC,
     "GET /api/v1/market/listings/{listing_id}": PUBLIC,
@@ -441,6 +442,7 @@ RULES: dict[str, RuleLike] = {
     ),
     "GET /app/manifest.webmanifest": PUBLIC,
     "GET /app/sw.js": PUBLIC,
+    "GET /app/signed-out": PUBLIC,  # nobody's page, kept with the offline shell
     "GET /app/settings": APP_PAGE,
     "POST /app/settings": APP_PAGE,
     "GET /app/receipts": APP_PAGE,

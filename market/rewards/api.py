@@ -28,6 +28,7 @@ from market.rewards.schemas import (
 )
 from market.rewards.service import catalogue, offsets, qr, redemptions
 from market.service import rewards_fund
+from market.service.common import month_span
 from tanhui.api import IdempotencyKey, problems, run_idempotent
 from tanhui.auth import CurrentResident, CurrentUser, MissingPermission, Principal, SessionDep
 from tanhui.i18n import N_
@@ -402,12 +403,27 @@ def merchant_reimbursements(
 @router.get(
     "/rewards-fund",
     response_model=RewardsFundPublic,
+    responses=problems(422),
     summary="The residents' rewards fund (public): in from pool sales, paid out for rewards, "
-    "balance, platform top-ups, vouchers reimbursed",
+    "balance, platform top-ups, vouchers reimbursed; all time or one month",
 )
-def rewards_fund_figures(session: SessionDep) -> Any:
-    figures = rewards_fund.summary(session)
+def rewards_fund_figures(
+    session: SessionDep,
+    month: Annotated[
+        str | None,
+        Query(
+            pattern=r"^[0-9]{4}-[0-9]{2}$",
+            description="YYYY-MM (Asia/Shanghai): that month's money and the balance at its "
+            "end; without it, everything and the balance now",
+        ),
+    ] = None,
+) -> Any:
+    since = until = None
+    if month is not None:
+        since, until = month_span(month)
+    figures = rewards_fund.summary(session, since=since, until=until)
     return RewardsFundPublic(
+        month=month,
         from_sales_fen=figures.from_sales_fen,
         paid_for_rewards_fen=figures.paid_for_rewards_fen,
         balance_fen=figures.balance_fen,

@@ -129,13 +129,18 @@ class RewardsFundPublic(BaseModel):
     only, no personal data."""
 
     currency: Literal["CNY"] = "CNY"
+    month: str | None = Field(
+        default=None, description="YYYY-MM when the figures are one month's; null: all time"
+    )
     from_sales_fen: int = Field(
         description="received from sales of the residents' pool batches (settlement credits)"
     )
     paid_for_rewards_fen: int = Field(
         description="paid by the fund to merchants for honoured platform vouchers"
     )
-    balance_fen: int = Field(description="the fund's posted balance")
+    balance_fen: int = Field(
+        description="the fund's posted balance (at the end of the month when one is asked)"
+    )
     platform_topped_up_fen: int = Field(
         description="what the platform's own account paid when the fund could not"
     )

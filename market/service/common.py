@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import uuid
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
@@ -12,6 +14,7 @@ from market.errors import MarketNotFound, MarketRoleRefused
 from market.models import Provider
 from registry.service.actors import Actor
 from tanhui.db import utcnow
+from tanhui.errors import InvalidInput
 from tanhui.i18n import N_
 from tanhui.models import ROLE_RANK, Organisation, OrgKind, Role
 from wallet import service as wallet
@@ -129,3 +132,18 @@ def cny_text(fen: int) -> str:
     sign = "-" if fen < 0 else ""
     yuan, cents = divmod(abs(fen), 100)
     return f"{sign}{yuan:,}.{cents:02d}"
+
+
+MARKET_TZ = ZoneInfo("Asia/Shanghai")  # months and days of the platform's figures
+_MONTH = re.compile(r"^([0-9]{4})-([0-9]{2})$")
+
+
+def month_span(month: str) -> tuple[datetime, datetime]:
+    """``YYYY-MM`` as [its first instant, the next month's first instant) in Asia/Shanghai."""
+    match = _MONTH.match(month)
+    if not match or not 2000 <= int(match.group(1)) <= 2999 or not 1 <= int(match.group(2)) <= 12:
+        raise InvalidInput(N_("A month is written YYYY-MM, e.g. 2026-10."), month=month)
+    year, number = int(match.group(1)), int(match.group(2))
+    start = datetime(year, number, 1, tzinfo=MARKET_TZ)
+    end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=MARKET_TZ)
+    return start, end

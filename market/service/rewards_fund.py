@@ -28,7 +28,6 @@ from sqlmodel import Session
 from market.service.common import CNY, cny_account, org_owner
 from registry.models import Project, ProjectType
 from wallet import service as wallet
-from wallet.models import Account
 
 FUND = "rewards_fund"
 FUND_OWNER = f"system:{FUND}"
@@ -192,30 +191,39 @@ class FundSummary:
         return self.paid_for_rewards_fen + self.platform_topped_up_fen
 
 
-def summary(session: Session) -> FundSummary:
-    """Read-only: opens nothing (a fund that never received money reads as zeros)."""
+def summary(
+    session: Session, *, since: datetime | None = None, until: datetime | None = None
+) -> FundSummary:
+    """Read-only: opens nothing (a fund that never received money reads as zeros). With
+    ``since`` / ``until``, the money that moved in [since, until) and the balance at ``until``
+    (e.g. one month's figures); without, everything and the balance now."""
     fund = wallet.find_account(session, asset=CNY, owner=FUND_OWNER)
     operating = wallet.find_account(session, asset=CNY, owner=f"system:{OPERATING}")
-    fund_codes = wallet.totals_by_code(session, fund.id) if fund else {}
-    operating_codes = wallet.totals_by_code(session, operating.id) if operating else {}
-    balance = wallet.get_balance(session, fund.id).balance if fund else 0
+    period = {"since": since, "until": until}
+    fund_codes = wallet.totals_by_code(session, fund.id, **period) if fund else {}
+    operating_codes = wallet.totals_by_code(session, operating.id, **period) if operating else {}
+    if fund is None:
+        balance = 0
+    elif until is None:
+        balance = wallet.get_balance(session, fund.id).balance
+    else:
+        to_date = wallet.totals_by_code(session, fund.id, until=until).values()
+        balance = sum(totals.credits - totals.debits for totals in to_date)
     sales = fund_codes.get(SETTLEMENT_CODE)
     paid = fund_codes.get(REIMBURSEMENT_CODE)
     topped = operating_codes.get(REIMBURSEMENT_CODE)
     # A reimbursement touching both accounts is one entry; count entries, not postings.
-    reimbursed = _reimbursement_count(session, fund, operating)
+    reimbursed = wallet.count_entries(
+        session,
+        account_ids=[account.id for account in (fund, operating) if account is not None],
+        code=REIMBURSEMENT_CODE,
+        since=since,
+        until=until,
+    )
     return FundSummary(
         from_sales_fen=sales.credits if sales else 0,
         paid_for_rewards_fen=paid.debits if paid else 0,
         balance_fen=balance,
         platform_topped_up_fen=topped.debits if topped else 0,
         rewards_reimbursed=reimbursed,
-    )
-
-
-def _reimbursement_count(session: Session, fund: Account | None, operating: Account | None) -> int:
-    return wallet.count_entries(
-        session,
-        account_ids=[account.id for account in (fund, operating) if account is not None],
-        code=REIMBURSEMENT_CODE,
     )

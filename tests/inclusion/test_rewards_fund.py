@@ -8,7 +8,7 @@ import json
 import re
 import threading
 import uuid
-from datetime import date
+from datetime import date, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -21,6 +21,7 @@ from market.rewards.errors import UnknownVoucher, VoucherUsed
 from market.rewards.models import RedemptionStatus, RewardKind
 from market.rewards.service import catalogue, redemptions
 from market.service import listings, orders, rewards_fund, statements
+from market.service.common import MARKET_TZ
 from market.service.settlement import split_line
 from registry.models import Batch, ProjectType
 from registry.service import issuance, projects
@@ -441,6 +442,7 @@ def test_the_api_publishes_the_fund_figures_of_the_ledger(
     body = response.json()
     assert body == {
         "currency": "CNY",
+        "month": None,
         "from_sales_fen": net,
         "paid_for_rewards_fen": net,
         "balance_fen": 0,
@@ -455,6 +457,30 @@ def test_the_api_publishes_the_fund_figures_of_the_ledger(
     figures = rewards_fund.summary(session)
     assert body["from_sales_fen"] == figures.from_sales_fen
     assert body["rewards_reimbursed"] == figures.rewards_reimbursed
+    # One month's figures: this month's are everything so far (the balance now); last month's
+    # are nothing (the fund did not exist yet); a later month moved nothing but keeps the
+    # balance; a month written wrongly is a 422 problem.
+    session.rollback()  # SQLite: the reads above hold the write lock the app's requests need
+    here = datetime.now(MARKET_TZ)
+    this_month = f"{here:%Y-%m}"
+    last_month = f"{(here.replace(day=1) - timedelta(days=1)):%Y-%m}"
+    month = client.get("/api/v1/points/rewards-fund", params={"month": this_month}).json()
+    assert month == {**body, "month": this_month}
+    before = client.get("/api/v1/points/rewards-fund", params={"month": last_month}).json()
+    assert {key: value for key, value in before.items() if key.endswith(("_fen", "ed"))} == {
+        "from_sales_fen": 0,
+        "paid_for_rewards_fen": 0,
+        "balance_fen": 0,
+        "platform_topped_up_fen": 0,
+        "rewards_total_fen": 0,
+        "rewards_reimbursed": 0,
+    }
+    later = client.get("/api/v1/points/rewards-fund", params={"month": "2999-12"}).json()
+    assert later["balance_fen"] == body["balance_fen"] and later["from_sales_fen"] == 0
+    for wrong in ("2026-13", "1999-01", "2026-1"):
+        refused = client.get("/api/v1/points/rewards-fund", params={"month": wrong})
+        assert refused.status_code == 422, wrong
+        assert refused.headers["content-type"].startswith("application/problem+json")
     # Documented in OpenAPI, public (no security requirement), with its response model.
     spec = client.get("/api/openapi.json").json()
     operation = spec["paths"]["/api/v1/points/rewards-fund"]["get"]

@@ -70,11 +70,18 @@ class CodeTotals:
     entries: int
 
 
-def totals_by_code(session: Session, account_id: uuid.UUID) -> dict[str, CodeTotals]:
+def totals_by_code(
+    session: Session,
+    account_id: uuid.UUID,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> dict[str, CodeTotals]:
     """The account's posted debits and credits summed per entry code, and how many entries
-    posted them: one aggregate query (a transparency figure straight from the journal)."""
+    posted them: one aggregate query (a transparency figure straight from the journal). With
+    ``since`` / ``until``, only entries made in [since, until)."""
     get_account(session, account_id)
-    rows = session.exec(
+    query = (
         select(
             JournalEntry.code,
             Posting.side,
@@ -85,7 +92,8 @@ def totals_by_code(session: Session, account_id: uuid.UUID) -> dict[str, CodeTot
         .where(col(Posting.account_id) == account_id)
         .where(col(Posting.layer) == Layer.posted)
         .group_by(col(JournalEntry.code), col(Posting.side))
-    ).all()
+    )
+    rows = session.exec(_made_in(query, since, until)).all()
     sums: dict[str, list[int]] = {}
     entries: dict[str, int] = {}
     for code, side, amount, count in rows:
@@ -98,19 +106,37 @@ def totals_by_code(session: Session, account_id: uuid.UUID) -> dict[str, CodeTot
     }
 
 
-def count_entries(session: Session, *, account_ids: Iterable[uuid.UUID], code: str) -> int:
-    """How many posted entries of ``code`` touched any of the accounts (each entry once)."""
+def count_entries(
+    session: Session,
+    *,
+    account_ids: Iterable[uuid.UUID],
+    code: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> int:
+    """How many posted entries of ``code`` touched any of the accounts (each entry once), made
+    in [since, until) when given."""
     wanted = list(account_ids)
     if not wanted:
         return 0
-    count = session.exec(
+    query = (
         select(func.count(func.distinct(Posting.entry_id)))
         .join(JournalEntry, col(JournalEntry.id) == col(Posting.entry_id))
         .where(col(Posting.account_id).in_(wanted))
         .where(col(Posting.layer) == Layer.posted)
         .where(col(JournalEntry.code) == code)
-    ).one()
+    )
+    count = session.exec(_made_in(query, since, until)).one()
     return int(count or 0)
+
+
+def _made_in(query: Any, since: datetime | None, until: datetime | None) -> Any:
+    """``query`` limited to journal entries made in [since, until)."""
+    if since is not None:
+        query = query.where(col(JournalEntry.created_at) >= since)
+    if until is not None:
+        query = query.where(col(JournalEntry.created_at) < until)
+    return query
 
 
 def postings_of_code(

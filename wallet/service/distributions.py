@@ -518,21 +518,7 @@ def _write_sqlite(
     if not engine.insert_entries(session, [values]):
         return False
     connection = session.connection()
-    connection.execute(
-        engine.POSTING.insert(),
-        [
-            {
-                "entry_id": values["id"],
-                "ordinal": ordinal,
-                "account_id": account_id,
-                "asset": asset,
-                "layer": layer,
-                "side": side,
-                "amount": amount,
-            }
-            for ordinal, (account_id, asset, layer, side, amount) in enumerate(postings)
-        ],
-    )
+    connection.execute(engine.POSTING.insert(), engine.posting_rows(values["id"], postings))
     connection.execute(
         _ADD_TO_BALANCE,
         [

@@ -523,18 +523,7 @@ def _write(
                 "created_at": draft.created_at,
             }
         )
-        for ordinal, (account_id, asset, layer, side, amount) in enumerate(postings):
-            posting_rows.append(
-                {
-                    "entry_id": draft.id,
-                    "ordinal": ordinal,
-                    "account_id": account_id,
-                    "asset": asset,
-                    "layer": layer,
-                    "side": side,
-                    "amount": amount,
-                }
-            )
+        posting_rows.extend(_posting_rows(draft.id, postings))
         previous = digest
     touched = {leg.account_id for draft in drafts for leg in draft.legs}
     changed = sorted({(account_id, states[account_id].shards[0]) for account_id in touched})
@@ -660,6 +649,24 @@ _PG_WRITE = text(
 )
 
 
+def _posting_rows(
+    entry_id: uuid.UUID, postings: list[tuple[uuid.UUID, str, str, str, int]]
+) -> list[dict[str, Any]]:
+    """``wallet_posting`` rows of one entry from its (account, asset, layer, side, amount)."""
+    return [
+        {
+            "entry_id": entry_id,
+            "ordinal": ordinal,
+            "account_id": account_id,
+            "asset": asset,
+            "layer": layer,
+            "side": side,
+            "amount": amount,
+        }
+        for ordinal, (account_id, asset, layer, side, amount) in enumerate(postings)
+    ]
+
+
 def _insert_entries(session: Session, entry_rows: list[dict[str, Any]]) -> bool:
     """SQLite: insert the entry rows; False (nothing inserted) if an idempotency key is taken."""
     connection = session.connection()
@@ -686,3 +693,4 @@ LOCK_ANY = _LOCK_ANY
 LOCK_ONE = _LOCK_ONE
 entry_object = _entry_object
 insert_entries = _insert_entries
+posting_rows = _posting_rows

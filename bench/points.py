@@ -23,7 +23,14 @@
 5. the rejections by reason, and ``wallet verify`` of the whole ledger (one snapshot: chains,
    balanced entries, balances equal to the postings) after all phases, concurrent included;
 6. baseline: the accepted rows of ``inclusion_event`` are read back and written with ``COPY``
-   into an unindexed table of the same columns (the physical floor for storing those rows).
+   into an unindexed table of the same columns (the physical floor for storing those rows);
+7. the floor of ingestion itself: only the writes an accepted event needs whatever the code
+   around them (its receipt, a credit posting of grams and one of points, the two balance rows
+   those postings change, into the real tables with their indexes and constraints), written
+   by ``COPY`` and one ``UPDATE`` per 1,000 events with no check, no lookup and no Python
+   beyond the rows, each batch rolled back (so no commit either): once on one connection and
+   once on ``max(BENCH_WORKERS, 1)`` connections at once. No ingestion can beat these rates on
+   the same machine: they bound what the targets can ask of it.
 
 Prints events/s for each, COPY rows/s and the ratios. Targets: >= 20,000 events/s, >= 0.25x COPY.
 """
@@ -210,6 +217,17 @@ def main() -> None:
         print(
             f"points: COPY of {copied} event rows into an unindexed table = {copy_rate:,.0f} rows/s"
         )
+        floors = {
+            f"{count} connection{'s' if count > 1 else ''}": _floor(url, count)
+            for count in sorted({1, max(WORKERS, 1)})
+        }
+        for label, rate in floors.items():
+            ratio = rate / copy_rate if copy_rate else 0.0
+            print(
+                f"points: floor (only the writes of accepted events: receipt, 2 postings, 2 "
+                f"balance rows; no checks; rolled back), {label}: {rate:,.0f} events/s = "
+                f"{ratio:.2f}x COPY"
+            )
         for label, rate in rates.items():
             ratio = rate / copy_rate if copy_rate else 0.0
             print(
@@ -308,6 +326,94 @@ def _copy_baseline(url: str) -> tuple[float, int]:
         connection.commit()
         elapsed = time.perf_counter() - started
     return (len(rows) / elapsed if elapsed else 0.0), len(rows)
+
+
+def _floor_rows(
+    connection: Any, worker: int, workers: int
+) -> tuple[list[str], list[tuple[Any, ...]], list[Any]]:
+    """Up to 1,000 accepted receipts of different residents (each worker its own residents:
+    the floor is not a contest for balance rows), with their POINTS and RED_G account ids."""
+    found = connection.execute(
+        "SELECT e.*, p.id, g.id FROM (SELECT DISTINCT ON (resident_id) * FROM inclusion_event"
+        " WHERE (hashtext(resident_id::text) & 1023) %% %s = %s LIMIT %s) AS e"
+        " JOIN wallet_account p ON p.owner = 'resident:' || e.resident_id::text"
+        " AND p.asset = 'POINTS' AND p.purpose = 'main'"
+        " JOIN wallet_account g ON g.owner = 'resident:' || e.resident_id::text"
+        " AND g.asset = 'RED_G' AND g.purpose = 'main'",
+        (workers, worker, BATCH_SIZE),
+    )
+    columns = [column.name for column in found.description or []][:-2]
+    rows = found.fetchall()
+    return columns, [row[:-2] for row in rows], [(row[-2], row[-1]) for row in rows]
+
+
+def _floor_worker(
+    plain: str, worker: int, workers: int, batches: int, barrier: Any, queue: Any
+) -> None:
+    """``batches`` times, in one transaction rolled back: a journal entry, COPY of 1,000
+    receipts (new ids), COPY of their 2,000 credit postings, one UPDATE of the 2,000 balance
+    rows."""
+    import psycopg
+
+    from tanhui.db import new_id
+
+    with psycopg.connect(plain) as connection:
+        columns, rows, accounts = _floor_rows(connection, worker, workers)
+        at = {name: index for index, name in enumerate(columns)}
+        connection.rollback()
+        barrier.wait()
+        started = time.perf_counter()
+        for number in range(batches):
+            entry = new_id()
+            connection.execute(
+                "INSERT INTO wallet_entry (id, chain, chain_seq, prev_hash, hash, scope,"
+                " request_hash, kind, code, metadata_json, created_at) VALUES"
+                " (%s, 32000 + %s, %s, '', '', 'bench-floor', '', 'transfer', 'floor', '{}',"
+                " now())",
+                (entry, worker, number),
+            )
+            with connection.cursor() as cursor:
+                receipts = f"COPY inclusion_event ({', '.join(columns)}) FROM STDIN"
+                with cursor.copy(receipts) as copy:
+                    for index, row in enumerate(rows):
+                        fresh = list(row)
+                        fresh[at["id"]] = new_id()
+                        fresh[at["partner_event_id"]] = f"floor-{worker}-{number}-{index}"
+                        copy.write_row(fresh)
+                postings = (
+                    "COPY wallet_posting (entry_id, ordinal, account_id, asset, layer, side,"
+                    " amount) FROM STDIN"
+                )
+                with cursor.copy(postings) as copy:
+                    for index, (points, grams) in enumerate(accounts):
+                        copy.write_row((entry, 2 * index, points, "POINTS", "posted", "C", 1))
+                        copy.write_row((entry, 2 * index + 1, grams, "RED_G", "posted", "C", 1))
+                cursor.execute(
+                    "UPDATE wallet_balance AS b SET posted_credits = b.posted_credits + 1"
+                    " FROM unnest(%s::uuid[]) AS v(a) WHERE b.account_id = v.a AND b.shard = 0",
+                    ([account for pair in accounts for account in pair],),
+                )
+            connection.rollback()
+        queue.put((len(rows) * batches, time.perf_counter() - started))
+
+
+def _floor(url: str, connections: int) -> float:
+    """Events/s of the bare writes (see the module's step 7) on ``connections`` at once."""
+    plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(connections)
+    queue = context.Queue()
+    batches = max(BATCHES // connections, 5)
+    processes = [
+        context.Process(target=_floor_worker, args=(plain, n, connections, batches, barrier, queue))
+        for n in range(connections)
+    ]
+    for process in processes:
+        process.start()
+    outcomes = [queue.get(timeout=1800) for _ in processes]
+    for process in processes:
+        process.join()
+    return sum(events for events, _ in outcomes) / max(seconds for _, seconds in outcomes)
 
 
 if __name__ == "__main__":

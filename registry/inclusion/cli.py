@@ -168,3 +168,29 @@ def points_pool(
         engine.dispose()
     for line in lines:
         typer.echo(line)
+
+
+@points_app.command("prune")
+def points_prune(
+    batch: Annotated[int, typer.Option(min=100, max=100_000, help="rows per transaction")] = 10_000,
+) -> None:
+    """Delete activity fingerprints and daily-cap counters that can decide nothing any more
+    (older than the 7-day window and a margin; run it from cron, e.g. daily). Prints a line per
+    transaction, then the totals. Receipts are never pruned."""
+    from registry.inclusion.service import retention
+    from tanhui.cli import engine_or_exit, settings_or_exit
+    from tanhui.db import retrying
+
+    engine = engine_or_exit(settings_or_exit())
+    keys = counters = 0
+    try:
+        while True:
+            pruned = retrying(engine, lambda session: retention.prune(session, limit=batch))
+            keys += pruned.keys
+            counters += pruned.counters
+            if pruned.keys < batch and pruned.counters < batch:
+                break
+            typer.echo(f"... {keys} fingerprints, {counters} counters so far")
+    finally:
+        engine.dispose()
+    typer.echo(f"pruned {keys} activity fingerprints and {counters} daily-cap counters")

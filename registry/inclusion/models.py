@@ -136,6 +136,11 @@ class InclusionActivityKey(SQLModel, table=True):
     """A canonical fingerprint of an act, owned by the partner that reported it first."""
 
     __tablename__ = "inclusion_activity_key"
+    # Pruned by claim time (service.retention); a BRIN index on PostgreSQL costs next to
+    # nothing per claim because rows arrive in claim order.
+    __table_args__ = (
+        Index("ix_inclusion_activity_key_created_at", "created_at", postgresql_using="brin"),
+    )
 
     key: str = Field(sa_type=String(64), primary_key=True)
     partner_id: uuid.UUID = Field(foreign_key="inclusion_partner.id")

@@ -7,4 +7,5 @@
 - :mod:`.receipts`: carbon receipts;
 - :mod:`.methodologies`: the factor tables in force (built-in + administrator's versions);
 - :mod:`.pooling`: monthly pools of residents' reductions into the RES project.
+- :mod:`.retention`: pruning fingerprints and counters that can decide nothing any more.
 """

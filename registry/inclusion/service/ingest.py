@@ -218,7 +218,7 @@ def ingest(
 
     candidates = _screen(session, partner, events, outcomes, factors, moment)
     candidates, accounts = _resolve_residents(session, candidates, outcomes)
-    candidates, claimed = _claim_activities(session, partner, candidates, outcomes)
+    candidates, claimed = _claim_activities(session, partner, candidates, outcomes, moment)
     candidates = _apply_caps(session, candidates, outcomes)
     _release_keys(session, candidates, claimed)
     # The ledger comes last but for the audit record: it locks every credited resident's
@@ -420,13 +420,14 @@ def _claim_activities(
     partner: InclusionPartner,
     candidates: list[_Candidate],
     outcomes: list[Outcome],
+    now: datetime,
 ) -> tuple[list[_Candidate], set[str]]:
-    """Claim every candidate's activity keys; an act whose key another partner owns is a
-    duplicate activity. Keys claimed by events rejected later are released again."""
+    """Claim every candidate's activity keys (claimed ``now``: pruned by that time, see
+    :mod:`.retention`); an act whose key another partner owns is a duplicate activity. Keys
+    claimed by events rejected later are released again."""
     if not candidates:
         return candidates, set()
     rows: dict[str, dict[str, Any]] = {}
-    created_at = utcnow()
     for candidate in candidates:
         assert candidate.resident_id is not None and candidate.event_id is not None
         candidate.keys = activity_keys(
@@ -446,7 +447,7 @@ def _claim_activities(
             ordered,
             conflict=["key"],
             returning="key",
-            constants={"partner_id": partner.id, "created_at": created_at},
+            constants={"partner_id": partner.id, "created_at": now},
         )
     )
     taken = sorted(set(rows) - inserted)

@@ -53,8 +53,22 @@ def utcnow() -> datetime:
 
 def new_id() -> uuid.UUID:
     """A UUIDv7: time-ordered, so new rows land at the right edge of the primary-key index."""
+    return _uuid7(time.time_ns() // 1_000_000, int.from_bytes(secrets.token_bytes(10), "big"))
+
+
+def new_ids(count: int) -> list[uuid.UUID]:
+    """``count`` UUIDv7s of this millisecond from one read of the system's random source (a
+    batch of a thousand rows would otherwise read it a thousand times)."""
     unix_ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(secrets.token_bytes(10), "big")
+    pool = secrets.token_bytes(10 * count)
+    return [
+        _uuid7(unix_ms, int.from_bytes(pool[start : start + 10], "big"))
+        for start in range(0, 10 * count, 10)
+    ]
+
+
+def _uuid7(unix_ms: int, rand: int) -> uuid.UUID:
+    """RFC 9562 layout: 48-bit milliseconds, version 7, 12 random bits, variant, 62 random bits."""
     value = (unix_ms & ((1 << 48) - 1)) << 80
     value |= 0x7 << 76
     value |= (rand >> 68 & 0xFFF) << 64

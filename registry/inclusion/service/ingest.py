@@ -30,7 +30,6 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
@@ -73,7 +72,7 @@ from registry.inclusion.service import residents as residents_service
 from registry.inclusion.service.methodologies import factor_table
 from registry.inclusion.service.signatures import verify
 from tanhui import audit
-from tanhui.db import database_kind, new_id, retrying, utcnow
+from tanhui.db import database_kind, new_id, new_ids, retrying, utcnow
 from tanhui.i18n import N_
 
 LEDGER_SCOPE = "inclusion"
@@ -324,7 +323,7 @@ def _screen(
             Report(
                 scenario=event.scenario,
                 variant=event.variant,
-                quantity=Decimal(event.quantity),
+                quantity=event.quantity,
                 occurred_at=event.occurred_at,
                 duration_s=event.duration_s,
             ),
@@ -397,6 +396,7 @@ def _resolve_residents(
         session, phone_indexes=phones.values(), card_indexes=cards.values(), ids=ids.values()
     )
     kept = []
+    ids_left = new_ids(len(candidates))
     for candidate in candidates:
         position = candidate.index
         resident_id: uuid.UUID | None = None
@@ -410,7 +410,7 @@ def _resolve_residents(
             outcomes[position].reason = "unknown_resident"
             continue
         candidate.resident_id = resident_id
-        candidate.event_id = new_id()
+        candidate.event_id = ids_left[len(kept)]
         kept.append(candidate)
     return kept, found.accounts
 

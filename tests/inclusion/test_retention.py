@@ -70,3 +70,19 @@ def test_prune_command(settings: Settings, session: Session) -> None:
     assert pruned.stdout.strip() == "pruned 2 activity fingerprints and 1 daily-cap counters"
     bad = run_cli(settings, "points", "prune", "--batch", "5")
     assert bad.returncode == 2
+
+
+def test_the_retention_outlasts_every_window_a_fingerprint_spans() -> None:
+    """A stored act and a new one share a key only within two buckets (4 radii) or one day; the
+    retention must cover the acceptance window, the clock tolerance and that span."""
+    from mrv.inclusive import FUTURE_TOLERANCE, MAX_AGE
+    from mrv.inclusive.scenarios import DAY_WINDOW, SPECS
+
+    widest = max(
+        timedelta(days=1)
+        if spec.dedup_window_s == DAY_WINDOW
+        else 4 * timedelta(seconds=spec.dedup_window_s)
+        for spec in SPECS.values()
+    )
+    assert MAX_AGE + FUTURE_TOLERANCE + widest < retention.KEY_RETENTION
+    assert timedelta(days=retention.COUNTER_RETENTION_DAYS) > MAX_AGE + timedelta(days=1)

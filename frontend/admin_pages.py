@@ -8,8 +8,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from frontend.access import AdminFace
-from frontend.forms import errors_by_field
-from frontend.templating import page_locale, render
+from frontend.forms import refusal_errors
+from frontend.templating import render
 from tanhui import audit, identity
 from tanhui.auth import SessionDep
 from tanhui.errors import DomainError, InvalidInput, NotFound
@@ -67,12 +67,11 @@ def create_organisation(
             session, name=name, kind=_choice(OrgKind, kind, "kind"), actor=principal.actor
         )
     except DomainError as error:
-        session.rollback()
         return _admin_page(
             request,
             principal,
             session,
-            errors_by_field(error, page_locale(request, principal)),
+            refusal_errors(session, request, principal, error),
             form={"name": name, "kind": kind},
             status_code=error.status,
         )
@@ -108,12 +107,11 @@ def create_user(
             actor=principal.actor,
         )
     except DomainError as error:
-        session.rollback()
         return _admin_page(
             request,
             principal,
             session,
-            errors_by_field(error, page_locale(request, principal)),
+            refusal_errors(session, request, principal, error),
             form={"email": email, "organisation_id": organisation_id, "role": role},
             status_code=error.status,
         )

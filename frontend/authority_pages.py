@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from frontend import fields, review
 from frontend.access import actor_of, may_act, require_face
-from frontend.forms import errors_by_field
+from frontend.forms import refusal_errors
 from frontend.templating import page_locale, render
 from registry.errors import RegistryNotFound
 from registry.models import LossCause, PeriodStatus, ProjectStatus
@@ -101,13 +101,12 @@ def file_period(
     except RegistryNotFound:
         raise
     except DomainError as error:
-        session.rollback()
         return _period_page(
             request,
             principal,
             session,
             period_id,
-            errors={"file": errors_by_field(error, page_locale(request, principal))["_form"]},
+            errors={"file": refusal_errors(session, request, principal, error)["_form"]},
             status_code=error.status,
         )
     return RedirectResponse(f"/authority/periods/{period_id}", status_code=303)
@@ -133,8 +132,7 @@ def issue(
     except RegistryNotFound:
         raise
     except DomainError as error:
-        session.rollback()
-        errors = errors_by_field(error, page_locale(request, principal))
+        errors = refusal_errors(session, request, principal, error)
         if "_form" in errors:
             errors = {"quantity_t": errors["_form"]}
         return _period_page(
@@ -213,13 +211,12 @@ async def report_reversal(
     except RegistryNotFound:
         raise
     except DomainError as error:
-        session.rollback()
         return _project_page(
             request,
             principal,
             session,
             project_id,
-            errors=errors_by_field(error, page_locale(request, principal)),
+            errors=refusal_errors(session, request, principal, error),
             form=form,
             status_code=error.status,
         )
@@ -248,8 +245,7 @@ def change_status(
     except RegistryNotFound:
         raise
     except DomainError as error:
-        session.rollback()
-        errors = errors_by_field(error, page_locale(request, principal))
+        errors = refusal_errors(session, request, principal, error)
         return _project_page(
             request,
             principal,

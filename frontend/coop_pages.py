@@ -25,7 +25,7 @@ from starlette.datastructures import UploadFile as StarletteUpload
 
 from frontend import csv_import, fields, maps, mrv_jobs, reports, samples
 from frontend.access import actor_of, may_act, require_face
-from frontend.forms import errors_by_field
+from frontend.forms import refusal_errors
 from frontend.labels import district_namer
 from frontend.templating import page_locale, render
 from mrv.methodologies import get as get_methodology
@@ -83,13 +83,6 @@ BODY_LIMITS: dict[str, int] = {
 def _coop_id(principal: Principal) -> uuid.UUID:
     assert principal.organisation is not None
     return principal.organisation.id
-
-
-def _refused(
-    session: Session, request: Request, principal: Principal, error: DomainError
-) -> dict[str, str]:
-    session.rollback()
-    return errors_by_field(error, page_locale(request, principal))
 
 
 # --- dashboard -----------------------------------------------------------------------------
@@ -204,7 +197,7 @@ def add_household(
             request,
             principal,
             session,
-            errors=_refused(session, request, principal, error),
+            errors=refusal_errors(session, request, principal, error),
             form={"name": name, "village": village, "phone": phone},
             status_code=error.status,
         )
@@ -251,7 +244,7 @@ async def _import_csv(
             locale=page_locale(request, principal),
         )
     except DomainError as error:
-        errors = _refused(session, request, principal, error)
+        errors = refusal_errors(session, request, principal, error)
         return page(
             request,
             principal,
@@ -422,7 +415,7 @@ def settle_contract(
             principal,
             session,
             contract_id,
-            errors=_refused(session, request, principal, error),
+            errors=refusal_errors(session, request, principal, error),
             status_code=error.status,
         )
     return RedirectResponse(f"/coop/contracts/{contract_id}", status_code=303)
@@ -580,7 +573,7 @@ async def import_parcels(
             request,
             principal,
             session,
-            errors=_refused(session, request, principal, error),
+            errors=refusal_errors(session, request, principal, error),
             form=form,
             status_code=error.status,
         )
@@ -755,7 +748,7 @@ def create_project(
             description=description,
         )
     except DomainError as error:
-        errors = _refused(session, request, principal, error)
+        errors = refusal_errors(session, request, principal, error)
         if error.code == "registry/duplicate-code":
             errors = {"code": errors.get("_form", "")}
         return _new_project_page(
@@ -851,7 +844,7 @@ async def add_parcels(
             session, actor=actor_of(principal), project_id=project_id, parcel_ids=wanted
         )
     except ParcelOverlap as error:
-        errors = _refused(session, request, principal, error)
+        errors = refusal_errors(session, request, principal, error)
         overlap_map = _overlap_map(session, actor_of(principal), wanted, error, locale)
         return _project_page(
             request,
@@ -870,7 +863,7 @@ async def add_parcels(
             principal,
             session,
             project_id,
-            errors=_refused(session, request, principal, error),
+            errors=refusal_errors(session, request, principal, error),
             status_code=error.status,
         )
     return RedirectResponse(f"/coop/projects/{project_id}", status_code=303)
@@ -930,7 +923,7 @@ def collect_project(
             principal,
             session,
             project_id,
-            errors={"collect": _refused(session, request, principal, error)["_form"]},
+            errors={"collect": refusal_errors(session, request, principal, error)["_form"]},
             status_code=error.status,
         )
     return RedirectResponse(f"/coop/projects/{project_id}", status_code=303)
@@ -1074,7 +1067,7 @@ async def start_mrv(
             principal,
             session,
             project,
-            errors=_refused(session, request, principal, error),
+            errors=refusal_errors(session, request, principal, error),
             form=form,
             status_code=error.status,
         )
@@ -1177,7 +1170,7 @@ def submit_mrv(
     try:
         mrv_runs.submit_run(session, actor=actor_of(principal), run_id=run.id)
     except DomainError as error:
-        errors = _refused(session, request, principal, error)
+        errors = refusal_errors(session, request, principal, error)
         run = _run(session, principal, job_id, with_report=True)
         return _mrv_job_page(
             request, principal, session, run, errors=errors, status_code=error.status
@@ -1282,7 +1275,7 @@ def pledge_credits(
             request,
             principal,
             session,
-            errors=_refused(session, request, principal, error),
+            errors=refusal_errors(session, request, principal, error),
             form=form,
             status_code=error.status,
         )
@@ -1319,7 +1312,7 @@ def pledge_contract(
             request,
             principal,
             session,
-            errors=_refused(session, request, principal, error),
+            errors=refusal_errors(session, request, principal, error),
             form=form,
             status_code=error.status,
         )

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Mapping
 
 from fastapi import Request
+from sqlmodel import Session
 
-from tanhui.auth import ANON_CSRF_COOKIE, CsrfRejected
+from frontend.templating import page_locale
+from tanhui.auth import ANON_CSRF_COOKIE, CsrfRejected, Principal
 from tanhui.errors import DomainError, InvalidInput
 from tanhui.i18n import translate
 
@@ -30,3 +33,25 @@ def errors_by_field(error: DomainError, locale: str) -> dict[str, str]:
     if not fields:
         fields["_form"] = message
     return fields
+
+
+def refusal_errors(
+    session: Session,
+    request: Request,
+    principal: Principal | None,
+    error: DomainError,
+    *,
+    renamed: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """A refused form: undo what the handler half wrote, so that the page shown again reads the
+    database as it was, and return the messages keyed by field in the reader's language.
+
+    ``renamed`` maps a service's argument names to the form's field names where they differ
+    (``{"amount_fen": "deposit_amount"}``), so that the message lands next to its field.
+    """
+    session.rollback()
+    errors = errors_by_field(error, page_locale(request, principal))
+    for argument, field in (renamed or {}).items():
+        if argument in errors:
+            errors[field] = errors.pop(argument)
+    return errors

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
-from frontend.forms import errors_by_field
+from frontend.forms import errors_by_field, refusal_errors
 from frontend.navigation import ORGANISATION_LINKS
 from frontend.points_pages import COMMON
 from frontend.templating import page_locale, render
@@ -245,12 +245,11 @@ def offer_reward(
             actor=checked.actor,
         )
     except DomainError as error:
-        session.rollback()
         return _page(
             request,
             checked,
             session,
-            errors=errors_by_field(error, page_locale(request, checked)),
+            errors=refusal_errors(session, request, checked, error),
             form=form,
             status_code=error.status,
         )

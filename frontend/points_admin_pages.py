@@ -13,10 +13,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session
 
-from frontend.forms import errors_by_field
+from frontend.forms import refusal_errors
 from frontend.navigation import ADMIN_LINKS
 from frontend.points_pages import COMMON
-from frontend.templating import page_locale, render
+from frontend.templating import render
 from market.service import rewards_fund
 from mrv.inclusive import SPECS
 from registry.inclusion.models import PartnerKeyKind
@@ -71,12 +71,11 @@ def _failed(
     error: DomainError,
     form: dict[str, Any],
 ) -> Response:
-    session.rollback()
     return _page(
         request,
         principal,
         session,
-        errors=errors_by_field(error, page_locale(request, principal)),
+        errors=refusal_errors(session, request, principal, error),
         form=form,
         status_code=error.status,
     )

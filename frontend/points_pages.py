@@ -15,9 +15,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
-from frontend.forms import errors_by_field
+from frontend.forms import refusal_errors
 from frontend.resident_app import HOME_SECTIONS
-from frontend.templating import page_locale, render
+from frontend.templating import render
 from market.rewards.models import RedemptionStatus
 from market.rewards.service import catalogue, offsets, qr, redemptions
 from market.service import rewards_fund
@@ -169,8 +169,7 @@ def redeem(
     try:
         voucher = redemptions.redeem(session, resident=resident, reward_id=reward_id)
     except DomainError as error:
-        session.rollback()
-        message = errors_by_field(error, page_locale(request, principal))["_form"]
+        message = refusal_errors(session, request, principal, error)["_form"]
         return _rewards_page(request, principal, session, error=message, status_code=error.status)
     return RedirectResponse(f"/app/vouchers/{voucher.redemption.id}", status_code=303)
 
@@ -288,13 +287,13 @@ def link_card(
         else:
             residents.link_citizen_card(session, resident, number, actor=principal.actor)
     except DomainError as error:
-        session.rollback()
+        errors = refusal_errors(session, request, principal, error)  # before reading the card
         return render(
             request,
             "app/points/card.html",
             {
                 "masked": residents.masked_citizen_card(resident),
-                "errors": errors_by_field(error, page_locale(request, principal)),
+                "errors": errors,
                 "saved": False,
             },
             principal=principal,

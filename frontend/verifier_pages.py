@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from frontend import fields, review
 from frontend.access import actor_of, may_act, require_face
-from frontend.forms import errors_by_field
+from frontend.forms import refusal_errors
 from frontend.templating import page_locale, render
 from registry.errors import RegistryNotFound
 from registry.models import PeriodStatus, ProjectStatus
@@ -111,8 +111,7 @@ def certify(
     except RegistryNotFound:
         raise
     except DomainError as error:
-        session.rollback()
-        errors = errors_by_field(error, page_locale(request, principal))
+        errors = refusal_errors(session, request, principal, error)
         if error.code == "registry/invalid-signature":
             errors = {"signature": errors.get("_form", "")}
         return _review_page(
@@ -141,13 +140,12 @@ def return_period(
     except RegistryNotFound:
         raise
     except DomainError as error:
-        session.rollback()
         return _review_page(
             request,
             principal,
             session,
             period_id,
-            errors=errors_by_field(error, page_locale(request, principal)),
+            errors=refusal_errors(session, request, principal, error),
             form={"comments": comments, "to": to},
             status_code=error.status,
         )

@@ -11,18 +11,21 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import col, select
 
-from frontend.forms import errors_by_field
-from frontend.market_pages import LABELS, actor_of, face
+from frontend import fields
+from frontend.access import actor_of, may_act
+from frontend.forms import refusal_errors
+from frontend.market_pages import LABELS, face
 from frontend.navigation import ORGANISATION_LINKS
 from frontend.templating import page_locale, render
 from market import presenters
 from market.service import compensation, funds
 from registry import geo
 from registry.models import LandType, Project, ProjectStatus
+from tanhui import identity
 from tanhui.auth import Principal, SessionDep
 from tanhui.errors import DomainError, InvalidInput
 from tanhui.i18n import N_
-from tanhui.models import Organisation, OrgKind, Role
+from tanhui.models import Organisation, OrgKind
 
 router = APIRouter(include_in_schema=False)
 
@@ -51,11 +54,6 @@ def _mu(exact: str) -> str:
     return f"{shown.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):,}"
 
 
-def _may_act(principal: Principal) -> bool:
-    user = principal.user
-    return user is not None and user.role in {Role.member, Role.owner}
-
-
 # --- court ---------------------------------------------------------------------------------
 
 
@@ -77,11 +75,7 @@ def _court_page(
         presenters.case_public(session, case)
         for case in compensation.cases_for(session, actor=actor)
     ]
-    defendants = session.exec(
-        select(Organisation)
-        .where(col(Organisation.kind) == OrgKind.enterprise)
-        .order_by(col(Organisation.name))
-    ).all()
+    defendants = identity.list_organisations(session, kind=OrgKind.enterprise)
     projects = session.exec(
         select(Project)
         .where(col(Project.status) == ProjectStatus.issued)
@@ -97,7 +91,7 @@ def _court_page(
             "projects": projects,
             "errors": errors,
             "form": form,
-            "may_act": _may_act(principal),
+            "may_act": may_act(principal),
         },
         principal=principal,
         status_code=status_code,
@@ -118,7 +112,7 @@ async def create_case(
     judgment: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
     """Record a case; the judgment's SHA-256 is computed from the uploaded file, or typed."""
-    from frontend.market_pages import _fen, _uuid, _whole
+    from frontend.market_pages import _fen
 
     form = {
         "case_number": case_number,
@@ -144,18 +138,19 @@ async def create_case(
             actor=actor_of(principal),
             case_number=case_number,
             judgment_sha256=digest,
-            defendant_id=_uuid(defendant_id, "defendant_id"),
-            project_id=_uuid(project_id, "project_id"),
-            required_t=_whole(required_t, "required_t") if required_t.strip() else None,
+            defendant_id=fields.identifier(defendant_id, "defendant_id"),
+            project_id=fields.identifier(project_id, "project_id"),
+            required_t=fields.whole(required_t, "required_t", minimum=1)
+            if required_t.strip()
+            else None,
             required_amount_fen=(
                 _fen(required_amount, "required_amount") if required_amount.strip() else None
             ),
         )
     except DomainError as error:
-        session.rollback()
-        errors = errors_by_field(error, page_locale(request, principal))
-        if "required_amount_fen" in errors:
-            errors["required_amount"] = errors.pop("required_amount_fen")
+        errors = refusal_errors(
+            session, request, principal, error, renamed={"required_amount_fen": "required_amount"}
+        )
         return _court_page(request, principal, session, errors, form, status_code=error.status)
     return RedirectResponse(f"/court/cases/{case.id}", status_code=303)
 
@@ -214,7 +209,7 @@ def _fund_page(
             "balance_fen": funds.fund_balance_fen(session, principal.organisation.id),
             "errors": errors,
             "form": form,
-            "may_act": _may_act(principal),
+            "may_act": may_act(principal),
         },
         principal=principal,
         status_code=status_code,
@@ -231,23 +226,22 @@ def set_standard(
     district_adcode: Annotated[str, Form(max_length=6)] = "",
     rate: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
-    from frontend.market_pages import _fen, _whole
+    from frontend.market_pages import _fen
 
     form = {"year": year, "land_type": land_type, "district_adcode": district_adcode, "rate": rate}
     try:
         funds.set_standard(
             session,
             actor=actor_of(principal),
-            year=_whole(year, "year"),
+            year=fields.whole(year, "year", minimum=1),
             land_type=land_type,
             district_adcode=district_adcode,
             rate_fen_per_mu_year=_fen(rate, "rate"),
         )
     except DomainError as error:
-        session.rollback()
-        errors = errors_by_field(error, page_locale(request, principal))
-        if "rate_fen_per_mu_year" in errors:
-            errors["rate"] = errors.pop("rate_fen_per_mu_year")
+        errors = refusal_errors(
+            session, request, principal, error, renamed={"rate_fen_per_mu_year": "rate"}
+        )
         return _fund_page(request, principal, session, errors, form, status_code=error.status)
     return RedirectResponse("/fund", status_code=303)
 
@@ -259,17 +253,14 @@ def draft_round(
     session: SessionDep,
     round_year: Annotated[str, Form(max_length=4)] = "",
 ) -> Response:
-    from frontend.market_pages import _whole
-
     try:
         drafted = funds.draft_round(
-            session, actor=actor_of(principal), year=_whole(round_year, "round_year")
+            session,
+            actor=actor_of(principal),
+            year=fields.whole(round_year, "round_year", minimum=1),
         )
     except DomainError as error:
-        session.rollback()
-        errors = errors_by_field(error, page_locale(request, principal))
-        if "year" in errors:
-            errors["round_year"] = errors.pop("year")
+        errors = refusal_errors(session, request, principal, error, renamed={"year": "round_year"})
         return _fund_page(
             request, principal, session, errors, {"round_year": round_year}, error.status
         )
@@ -316,7 +307,7 @@ def _round(
             "balance_fen": funds.fund_balance_fen(session, principal.organisation.id),
             "mu": _mu,
             "error": error,
-            "may_act": _may_act(principal),
+            "may_act": may_act(principal),
         },
         principal=principal,
         status_code=status_code,

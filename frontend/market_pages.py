@@ -13,15 +13,15 @@ import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from itsdangerous import BadSignature, URLSafeSerializer
 from markupsafe import Markup
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from frontend.forms import errors_by_field
+from frontend import fields
+from frontend.access import actor_of, may_act, sign_in_redirect
+from frontend.forms import errors_by_field, refusal_errors
 from frontend.navigation import ORGANISATION_LINKS, PUBLIC_LINKS
 from frontend.templating import DISPLAY_TZ, page_locale, render
 from market import presenters
@@ -37,7 +37,7 @@ from tanhui import identity
 from tanhui.auth import MissingPermission, OptionalPrincipal, Principal, SessionDep
 from tanhui.errors import DomainError, InvalidInput
 from tanhui.i18n import N_
-from tanhui.models import ROLE_RANK, Organisation, OrgKind, Role
+from tanhui.models import ROLE_RANK, OrgKind, Role
 from tanhui.settings import get_settings
 
 router = APIRouter(include_in_schema=False)
@@ -109,20 +109,12 @@ LABELS = {
 # --- access --------------------------------------------------------------------------------
 
 
-def _sign_in(request: Request) -> StarletteHTTPException:
-    target = request.url.path
-    if request.method == "GET" and request.url.query:
-        target += "?" + request.url.query
-    location = "/login?next=" + quote(target, safe="/")
-    return StarletteHTTPException(status_code=303, headers={"Location": location})
-
-
 def face(*kinds: OrgKind, minimum: Role = Role.viewer) -> Any:
     """A dependency: a signed-in user of an organisation of ``kinds`` (any kind if none)."""
 
     def dependency(request: Request, principal: OptionalPrincipal) -> Principal:
         if principal is None:
-            raise _sign_in(request)
+            raise sign_in_redirect(request)
         organisation = principal.organisation
         if principal.user is None or organisation is None:
             raise MissingPermission(N_("This needs an organisation or platform account."))
@@ -147,11 +139,6 @@ Seller = Annotated[Principal, Depends(face(OrgKind.cooperative, OrgKind.platform
 Finance = Annotated[Principal, Depends(face(OrgKind.platform, minimum=Role.member))]
 
 
-def actor_of(principal: Principal) -> Actor:
-    assert principal.user is not None
-    return Actor.for_user(principal.user, principal.organisation)
-
-
 def _context(**values: Any) -> dict[str, Any]:
     return {"labels": LABELS, **values}
 
@@ -173,22 +160,6 @@ def _fen(value: str, field: str) -> int:
     return int((amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
-def _whole(value: str, field: str) -> int:
-    try:
-        number = int(value.strip().replace(",", ""))
-    except ValueError:
-        raise InvalidInput(
-            N_("Enter a whole number."), errors=[{"field": field, "message": "invalid"}]
-        ) from None
-    if number <= 0:
-        raise InvalidInput(
-            N_("Enter a number of at least {minimum}."),
-            minimum=1,
-            errors=[{"field": field, "message": "invalid"}],
-        )
-    return number
-
-
 def _end_of_day(value: str) -> datetime:
     """The last day of a sale (``YYYY-MM-DD``) → the moment it ends: midnight after it in
     Asia/Shanghai."""
@@ -200,15 +171,6 @@ def _end_of_day(value: str) -> datetime:
             errors=[{"field": "ends_at", "message": "YYYY-MM-DD"}],
         ) from None
     return datetime.combine(day + timedelta(days=1), time(), tzinfo=DISPLAY_TZ).astimezone(UTC)
-
-
-def _uuid(value: str, field: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value.strip())
-    except ValueError:
-        raise InvalidInput(
-            N_("Choose one of the options."), errors=[{"field": field, "message": "invalid"}]
-        ) from None
 
 
 # --- the cart (a signed cookie) --------------------------------------------------------------
@@ -271,7 +233,7 @@ def browse(
         query = listings.ListingQuery(
             credit_type=type or None,
             district_adcode=district or None,
-            vintage=_whole(vintage, "vintage") if vintage.strip() else None,
+            vintage=fields.whole(vintage, "vintage", minimum=1) if vintage.strip() else None,
             min_price_fen=_fen(min_price, "min_price") if min_price.strip() else None,
             max_price_fen=_fen(max_price, "max_price") if max_price.strip() else None,
             limit=100,
@@ -326,8 +288,8 @@ def add_to_cart(
 ) -> Response:
     cart = read_cart(request)
     try:
-        wanted = _uuid(listing_id, "listing_id")
-        quantity = _whole(quantity_t, "quantity_t")
+        wanted = fields.identifier(listing_id, "listing_id")
+        quantity = fields.whole(quantity_t, "quantity_t", minimum=1)
         listings.get_listing(session, wanted)
     except DomainError as error:
         return _cart_page(
@@ -417,7 +379,6 @@ def checkout(
         "purpose": purpose,
     }
     actor = actor_of(principal)
-    locale = page_locale(request, principal)
     try:
         if not cart:
             raise InvalidInput(N_("The cart is empty."))
@@ -437,13 +398,12 @@ def checkout(
             purpose=reason,
         )
     except DomainError as error:
-        session.rollback()
         return _cart_page(
             request,
             principal,
             session,
             cart,
-            errors_by_field(error, locale),
+            refusal_errors(session, request, principal, error),
             form=form,
             status_code=error.status,
         )
@@ -583,8 +543,14 @@ def sandbox_cancel(payment_id: uuid.UUID, principal: Member, session: SessionDep
 # --- judicial cases, the defendant's side ---------------------------------------------------
 
 
-@router.get("/market/cases", response_class=HTMLResponse)
-def defendant_cases(request: Request, principal: Member, session: SessionDep) -> Response:
+def _defendant_cases_page(
+    request: Request,
+    principal: Principal,
+    session: SessionDep,
+    error: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    """The cases in which the enterprise is the defendant (a court sees its own elsewhere)."""
     actor = actor_of(principal)
     cases = [
         presenters.case_public(session, case)
@@ -592,8 +558,17 @@ def defendant_cases(request: Request, principal: Member, session: SessionDep) ->
         if case.defendant_id == actor.organisation_id
     ]
     return render(
-        request, "market/cases.html", _context(cases=cases, error=None), principal=principal
+        request,
+        "market/cases.html",
+        _context(cases=cases, error=error),
+        principal=principal,
+        status_code=status_code,
     )
+
+
+@router.get("/market/cases", response_class=HTMLResponse)
+def defendant_cases(request: Request, principal: Member, session: SessionDep) -> Response:
+    return _defendant_cases_page(request, principal, session)
 
 
 @router.post("/market/cases/{case_id}/pay", response_class=HTMLResponse)
@@ -610,19 +585,8 @@ def pay_case(
             session, actor=actor, case_id=case_id, provider=_provider(provider)
         )
     except DomainError as error:
-        session.rollback()
-        cases = [
-            presenters.case_public(session, case)
-            for case in compensation.cases_for(session, actor=actor)
-            if case.defendant_id == actor.organisation_id
-        ]
-        return render(
-            request,
-            "market/cases.html",
-            _context(cases=cases, error=errors_by_field(error, page_locale(request, principal))),
-            principal=principal,
-            status_code=error.status,
-        )
+        errors = refusal_errors(session, request, principal, error)
+        return _defendant_cases_page(request, principal, session, errors, error.status)
     order_id = placed.id
     session.commit()
     return _go_pay(session, actor, order_id, clear_cart=False)
@@ -708,9 +672,7 @@ def _sales_page(
             statement=statement,
             errors=errors,
             form=form,
-            may_act=principal.user is not None
-            and principal.user.role is not None
-            and ROLE_RANK[principal.user.role] >= ROLE_RANK[Role.member],
+            may_act=may_act(principal),
         ),
         principal=principal,
         status_code=status_code,
@@ -739,19 +701,18 @@ def create_listing(
         listings.create_listing(
             session,
             actor=actor_of(principal),
-            batch_id=_uuid(batch_id, "batch_id"),
-            quantity_t=_whole(quantity_t, "quantity_t"),
+            batch_id=fields.identifier(batch_id, "batch_id"),
+            quantity_t=fields.whole(quantity_t, "quantity_t", minimum=1),
             price_fen_per_t=_fen(price, "price"),
-            min_order_t=_whole(min_order_t or "1", "min_order_t"),
+            min_order_t=fields.whole(min_order_t or "1", "min_order_t", minimum=1),
             ends_at=_end_of_day(ends_on) if ends_on.strip() else None,
         )
     except DomainError as error:
-        session.rollback()
         return _sales_page(
             request,
             principal,
             session,
-            errors_by_field(error, page_locale(request, principal)),
+            refusal_errors(session, request, principal, error),
             form,
             status_code=error.status,
         )
@@ -819,13 +780,7 @@ def _finance_page(
         presenters.order_public(session, order)
         for order in bank.awaiting_transfers(session, actor=actor)
     ]
-    from sqlmodel import col, select
-
-    fund_orgs = session.exec(
-        select(Organisation)
-        .where(col(Organisation.kind) == OrgKind.compensation_fund)
-        .order_by(col(Organisation.name))
-    ).all()
+    fund_orgs = identity.list_organisations(session, kind=OrgKind.compensation_fund)
     return render(
         request,
         "market/finance.html",
@@ -862,10 +817,8 @@ def confirm_transfer(
             bank_reference=bank_reference,
         )
     except DomainError as error:
-        session.rollback()
-        return _finance_page(
-            request, principal, session, errors_by_field(error, locale), form, None, error.status
-        )
+        errors = refusal_errors(session, request, principal, error)
+        return _finance_page(request, principal, session, errors, form, None, error.status)
     from tanhui.i18n import translate
 
     message = f"{outcome.order.number}: {translate(OUTCOMES[outcome.outcome], locale)}"
@@ -890,16 +843,14 @@ def fund_deposit(
         funds.record_deposit(
             session,
             actor=actor_of(principal),
-            fund_id=_uuid(fund_id, "fund_id"),
+            fund_id=fields.identifier(fund_id, "fund_id"),
             amount_fen=_fen(deposit_amount, "deposit_amount"),
             bank_reference=deposit_reference,
         )
     except DomainError as error:
-        session.rollback()
-        locale = page_locale(request, principal)
-        errors = errors_by_field(error, locale)
-        if "amount_fen" in errors:
-            errors["deposit_amount"] = errors.pop("amount_fen")
+        errors = refusal_errors(
+            session, request, principal, error, renamed={"amount_fen": "deposit_amount"}
+        )
         return _finance_page(request, principal, session, errors, form, None, error.status)
     return RedirectResponse("/market/finance", status_code=303)
 

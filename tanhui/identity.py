@@ -179,8 +179,12 @@ def create_user(
     return user
 
 
-def list_organisations(session: Session) -> list[Organisation]:
-    return list(session.exec(select(Organisation).order_by(col(Organisation.name))).all())
+def list_organisations(session: Session, *, kind: OrgKind | None = None) -> list[Organisation]:
+    """Organisations by name; only those of ``kind`` when one is given."""
+    query = select(Organisation).order_by(col(Organisation.name))
+    if kind is not None:
+        query = query.where(col(Organisation.kind) == kind)
+    return list(session.exec(query).all())
 
 
 def list_users(session: Session, *, organisation_id: uuid.UUID | None = None) -> list[User]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Unpack
 
 from sqlmodel import Session, col, select
 
@@ -87,15 +88,15 @@ def _buy(
     buyer: Organisation,
     listing: Listing,
     quantity: int,
-    **extra: object,
+    **extra: Unpack[orders.OrderOptions],
 ) -> Order:
     actor = _acting(buyer)
+    options: orders.OrderOptions = {**extra, "provider": Provider.sandbox}  # paid below
     placed = orders.create_order(
         session,
         actor=actor,
         lines=[orders.LineRequest(listing_id=listing.id, quantity_t=quantity)],
-        provider=Provider.sandbox,
-        **extra,
+        **options,
     )
     payment = payments.start_checkout(session, actor=actor, order_id=placed.id)
     payments.sandbox_complete(session, actor=actor, payment_id=payment.id)

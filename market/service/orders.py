@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TypedDict, Unpack
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
@@ -155,8 +155,21 @@ def _check_retirement(
     return name, purpose
 
 
+class OrderOptions(TypedDict, total=False):
+    """The keyword options of :func:`place_order`, for the functions that forward them. The
+    defaults live in :func:`place_order` alone; mypy checks each key against its parameters
+    where the options are passed on, so the two cannot drift apart."""
+
+    provider: Provider | None
+    retire_on_purchase: bool
+    beneficiary: str | None
+    purpose: RetirementPurpose | None
+    case: JudicialCase | None
+    now: datetime | None
+
+
 def create_order(
-    session: Session, *, actor: Actor, lines: Sequence[LineRequest], **options: Any
+    session: Session, *, actor: Actor, lines: Sequence[LineRequest], **options: Unpack[OrderOptions]
 ) -> Order:
     """Reserve the tonnes of ``lines`` for the actor's organisation until the hold expires
     (:func:`place_order`'s options: provider, retirement on purchase, case, now)."""

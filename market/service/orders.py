@@ -157,8 +157,9 @@ def _check_retirement(
 
 class OrderOptions(TypedDict, total=False):
     """The keyword options of :func:`place_order`, for the functions that forward them. The
-    defaults live in :func:`place_order` alone; mypy checks each key against its parameters
-    where the options are passed on, so the two cannot drift apart."""
+    defaults live in :func:`place_order` alone; where the options are passed on, mypy checks
+    each key against its parameters (a key it does not take, or of another type, is an error;
+    a new parameter of :func:`place_order` is offered here only once it is added)."""
 
     provider: Provider | None
     retire_on_purchase: bool

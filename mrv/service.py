@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -56,9 +56,9 @@ def estimate(
     :class:`mrv.io.RasterInput`. ``params`` is a TOML path or the same structure as a mapping.
     ``progress(done, total)`` is called after each raster chunk. ``scheduler`` is a Dask
     scheduler address or ``distributed.Client`` (optional extra ``tanhui[dist]``). Without one,
-    ``processes`` > 1 computes the raster chunks in that many forked worker processes (the CLI
-    uses every CPU; the default stays 1 because forking a multi-threaded server is not safe);
-    the report is the same bytes either way.
+    ``processes`` > 1 computes the raster chunks in that many worker processes (the CLI uses
+    every CPU; the default stays 1 because forking a multi-threaded server is not safe; see
+    :func:`mrv.zonal.start_method`); the report is the same bytes either way.
     """
     chosen = get_methodology(methodology) if isinstance(methodology, str) else methodology
     inputs_hashed: list[tuple[str, str]] = []  # (name, path) hashed in the background
@@ -103,8 +103,12 @@ def estimate(
     inputs = Inputs(layers=layers, classes=class_table, plots=field_plots)
     kernel = chosen.kernel(parameter_set, inputs)
     unused = sorted(set(layers) - set(kernel.continuous) - set(kernel.categorical) - set(kernel.qa))
-    with ThreadPoolExecutor(max_workers=1) as hasher:
-        digests = hasher.map(lambda item: io.sha256_file(item[1]), inputs_hashed)
+    with ThreadPoolExecutor(max_workers=1) as hasher:  # its thread starts with the first job
+        digests: list[Future[str]] = []
+
+        def hash_inputs() -> None:  # after the zonal pass forked its workers, not before
+            digests.extend(hasher.submit(io.sha256_file, path) for _name, path in inputs_hashed)
+
         context = _context(grid, layers, kernel, parameter_set)
         work = zonal.plan(
             prepared.raster_geometries, grid, chunk_rows=chunk_rows, chunk_cols=chunk_cols
@@ -116,8 +120,9 @@ def estimate(
             progress=progress,
             scheduler=scheduler,
             processes=processes,
+            workers_started=hash_inputs,
         )
-        hashes = list(digests)
+        hashes = [digest.result() for digest in digests]
     covered = totals.get("pixel_coverage")
     if not np.any(covered > 0):
         raise NoOverlap(input=parcels_name, raster=grid.reference)

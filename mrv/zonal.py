@@ -28,7 +28,7 @@ CHUNK_ROWS = 1024
 CHUNK_COLS = 1024
 # Chunks per task when running on Dask: fewer, larger tasks keep the scheduler overhead low.
 CHUNKS_PER_TASK = 8
-CHUNKS_PER_PROCESS_TASK = 4  # chunks a forked worker takes at a time
+CHUNKS_PER_PROCESS_TASK = 4  # chunks a worker process takes at a time
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -273,16 +273,22 @@ def _chunk_at(work: Plan | Task, index: int, context: Context, reader: LayerRead
     )
 
 
-# The plan and context the forked worker processes inherit (set only while they run; one
-# run at a time per process, under the lock).
-_FORKED: dict[str, tuple[Plan, Context]] = {}
-_FORK_LOCK = threading.Lock()
+# One run of worker processes at a time per process (another thread's run goes serial).
+_POOL_LOCK = threading.Lock()
+# In a worker process: the plan and context of its run, installed by _receive when it starts.
+_RECEIVED: dict[str, tuple[Plan, Context]] = {}
 
 
-def _forked_chunks(span: tuple[int, int]) -> list[ChunkResult]:
+def _receive(work: Plan, context: Context) -> None:
+    """A worker's initializer: forked, it is handed the parent's plan as is (copy-on-write,
+    nothing pickled); started by forkserver or spawn, plan and context arrive pickled, once."""
+    _RECEIVED["run"] = (work, context)
+
+
+def _worker_chunks(span: tuple[int, int]) -> list[ChunkResult]:
     from tanhui.errors import DomainError
 
-    work, context = _FORKED["run"]  # set by iterate_processes before it forked this process
+    work, context = _RECEIVED["run"]
     failure: Exception
     try:
         with layer_reader() as reader:
@@ -306,40 +312,70 @@ def local_processes() -> int:
         return os.cpu_count() or 1
 
 
-def can_fork() -> bool:
+def start_method() -> str:
+    """How the worker processes start: ``"fork"`` where it is the platform's safe default
+    (Linux and other POSIX systems but macOS, Python < 3.12), else ``"forkserver"`` where
+    available, else ``"spawn"`` (Windows).
+
+    Forked workers share the plan with this process copy-on-write, the cheapest start. But a
+    child forked while another thread of the parent holds a lock can deadlock: from Python 3.12
+    ``os.fork`` warns (DeprecationWarning) whenever the process has more than one thread, and
+    those include native ones (BLAS, GDAL) that we do not control; 3.14 no longer forks by
+    default, and macOS has not since 3.8 (its system libraries are not fork-safe). The other
+    methods start from a fresh interpreter and are sent the plan and context (pickled, once per
+    worker). Under ``"fork"``, :func:`run` also forks before the caller's threads start
+    (``workers_started``)."""
     import multiprocessing
+    import sys
 
-    return "fork" in multiprocessing.get_all_start_methods()
+    available = multiprocessing.get_all_start_methods()
+    if "fork" in available and sys.version_info < (3, 12) and sys.platform != "darwin":
+        return "fork"
+    return "forkserver" if "forkserver" in available else "spawn"
 
 
-def iterate_processes(work: Plan, context: Context, processes: int) -> Iterator[ChunkResult]:
-    """Every chunk's result, in chunk order, computed by ``processes`` forked workers.
+def iterate_processes(
+    work: Plan,
+    context: Context,
+    processes: int,
+    *,
+    workers_started: Callable[[], None] = lambda: None,
+) -> Iterator[ChunkResult]:
+    """Every chunk's result, in chunk order, computed by ``processes`` worker processes
+    (started by :func:`start_method`); ``workers_started()`` is called once they all exist.
 
-    Forked, the workers share the plan's arrays with this process (copy-on-write: nothing is
-    pickled but the small per-chunk sums coming back). Each chunk is computed exactly as
-    :func:`iterate_local` computes it and the results are added in the same order, so the
-    report is the same bytes whatever the number of processes.
+    Each chunk is computed exactly as :func:`iterate_local` computes it and the results are
+    added in the same order, so the report is the same bytes whatever the number of processes
+    and however they were started.
     """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    if not _FORK_LOCK.acquire(blocking=False):  # another thread's run is forking: go serial
+    if not _POOL_LOCK.acquire(blocking=False):  # another thread's run has workers: go serial
+        workers_started()
         yield from iterate_local(work, context)
         return
     spans = [
         (first, min(first + CHUNKS_PER_PROCESS_TASK, work.chunk_count))
         for first in range(0, work.chunk_count, CHUNKS_PER_PROCESS_TASK)
     ]
-    _FORKED["run"] = (work, context)
     try:
         # An executor, not multiprocessing.Pool: a worker that dies (out of memory, killed)
         # raises BrokenProcessPool here instead of leaving the caller waiting forever.
-        with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork")) as pool:
-            for results in pool.map(_forked_chunks, spans):
-                yield from results
+        with ProcessPoolExecutor(
+            processes,
+            mp_context=multiprocessing.get_context(start_method()),
+            initializer=_receive,
+            initargs=(work, context),
+        ) as pool:
+            # The first task submitted forks every worker (before the executor's own threads
+            # start: the standard library's order for "fork").
+            results = pool.map(_worker_chunks, spans)
+            workers_started()
+            for chunk_results in results:
+                yield from chunk_results
     finally:
-        _FORKED.clear()
-        _FORK_LOCK.release()
+        _POOL_LOCK.release()
 
 
 def _chunk(
@@ -467,15 +503,19 @@ def run(
     progress: Progress | None = None,
     scheduler: Any = None,
     processes: int = 1,
+    workers_started: Callable[[], None] = lambda: None,
 ) -> Totals:
-    """Run every chunk here (in ``processes`` forked worker processes when more than one and
-    the platform forks) or on a Dask cluster, and add up the results in chunk order."""
+    """Run every chunk here (in ``processes`` worker processes when more than one) or on a
+    Dask cluster, and add up the results in chunk order. ``workers_started()`` is called once
+    the worker processes exist, or at once when there are none: a caller that wants a thread
+    running alongside starts it there, so that no thread runs when the workers are forked."""
     totals = Totals(count=count)
     total_chunks = work.chunk_count
     if scheduler is None:
-        if processes > 1 and total_chunks >= 2 * processes and can_fork():
-            results = iterate_processes(work, context, processes)
+        if processes > 1 and total_chunks >= 2 * processes:
+            results = iterate_processes(work, context, processes, workers_started=workers_started)
         else:
+            workers_started()
             results = iterate_local(work, context)
         for done, result in enumerate(results, start=1):
             totals.add(result)
@@ -484,6 +524,7 @@ def run(
         return totals
     from mrv.distributed import run_on_dask
 
+    workers_started()
     for result in run_on_dask(scheduler, tasks(work, CHUNKS_PER_TASK), context, progress):
         totals.add(result)
     return totals

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +16,7 @@ import pytest
 from shapely import LineString, Polygon, box
 from typer.testing import CliRunner
 
-from mrv import estimate
+from mrv import estimate, zonal
 from mrv.cli import app
 from tests.mrv.helpers import frame, landsat, write_raster
 
@@ -287,6 +290,48 @@ def test_worker_processes_give_the_same_bytes(shared_data: Path, tmp_path: Path)
             processes=processes,
         ).to_json()
         assert forked == local
+
+
+def test_worker_processes_are_forked_before_any_other_thread_runs(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A child forked while another thread holds a lock can deadlock (from Python 3.12 fork
+    warns whenever the process has threads): the workers are forked before the report's
+    hashing thread starts, or not forked at all."""
+    parcels = _parcels_file(tmp_path)
+    rasters = {"red": landsat(shared_data, "B4"), "nir": landsat(shared_data, "B5")}
+    threads_before = set(threading.enumerate())
+    new_threads_at_fork: list[set[threading.Thread]] = []
+    real_fork = os.fork
+
+    def fork() -> int:
+        new_threads_at_fork.append(set(threading.enumerate()) - threads_before)
+        return real_fork()
+
+    monkeypatch.setattr(os, "fork", fork)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        report = estimate(
+            parcels, rasters, "bamboo-rate", chunk_rows=128, chunk_cols=128, processes=2
+        )
+    assert all(item["sha256"] for item in json.loads(report.to_json())["provenance"]["inputs"])
+    if zonal.start_method() == "fork":
+        assert new_threads_at_fork == [set(), set()]
+
+
+def test_worker_processes_started_afresh_give_the_same_bytes(
+    shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where forking is not safe (Python 3.12+, macOS, Windows) the workers start from a fresh
+    interpreter and are sent the plan and context: the very same report."""
+    parcels = _parcels_file(tmp_path)
+    rasters = {"red": landsat(shared_data, "B4"), "nir": landsat(shared_data, "B5")}
+    local = estimate(parcels, rasters, "bamboo-rate", chunk_rows=128, chunk_cols=128).to_json()
+    monkeypatch.setattr(zonal, "start_method", lambda: "spawn")
+    spawned = estimate(
+        parcels, rasters, "bamboo-rate", chunk_rows=128, chunk_cols=128, processes=2
+    ).to_json()
+    assert spawned == local
 
 
 def test_a_worker_process_that_cannot_read_the_raster_names_it(

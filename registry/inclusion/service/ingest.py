@@ -395,7 +395,7 @@ def _resolve_residents(
     found = residents_service.lookup(
         session, phone_indexes=phones.values(), card_indexes=cards.values(), ids=ids.values()
     )
-    kept = []
+    kept: list[_Candidate] = []
     ids_left = new_ids(len(candidates))
     for candidate in candidates:
         position = candidate.index

@@ -221,8 +221,13 @@ def _sample_plots(
     )
     x, y = transformer.transform(plots.lon, plots.lat)
     a, b, c, d, e, f = grid.inverse
-    cols = np.floor(a * np.asarray(x) + b * np.asarray(y) + c).astype(np.int64)
-    rows = np.floor(d * np.asarray(x) + e * np.asarray(y) + f).astype(np.int64)
+    # A plot the projection cannot place (inf) is outside the raster, not a cast of NaN.
+    with np.errstate(invalid="ignore"):
+        col_at = np.floor(a * np.asarray(x) + b * np.asarray(y) + c)
+        row_at = np.floor(d * np.asarray(x) + e * np.asarray(y) + f)
+    placed = np.isfinite(col_at) & np.isfinite(row_at)
+    cols = np.where(placed, col_at, -1).astype(np.int64)
+    rows = np.where(placed, row_at, -1).astype(np.int64)
     inside = (rows >= 0) & (rows < grid.height) & (cols >= 0) & (cols < grid.width)
     samples: dict[str, np.ndarray[Any, Any]] = {}
     for key in needed:

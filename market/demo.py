@@ -27,7 +27,7 @@ from typing import Unpack
 
 from sqlmodel import Session, col, select
 
-from market.models import Listing, Order, Provider
+from market.models import Listing, Order, Payment, Provider
 from market.service import bank, compensation, funds, listings, orders, payments
 from registry.demo import ANJI_VILLAGES
 from registry.models import Batch, RetirementPurpose
@@ -83,6 +83,25 @@ def _acting(organisation: Organisation) -> Actor:
     )
 
 
+def _checkout(
+    session: Session,
+    buyer: Organisation,
+    listing: Listing,
+    quantity: int,
+    **options: Unpack[orders.OrderOptions],
+) -> tuple[Order, Payment]:
+    """The buyer's order of ``quantity`` tonnes of one listing with its checkout open: how every
+    demo sale starts, whichever way it is then paid."""
+    actor = _acting(buyer)
+    placed = orders.create_order(
+        session,
+        actor=actor,
+        lines=[orders.LineRequest(listing_id=listing.id, quantity_t=quantity)],
+        **options,
+    )
+    return placed, payments.start_checkout(session, actor=actor, order_id=placed.id)
+
+
 def _buy(
     session: Session,
     buyer: Organisation,
@@ -90,16 +109,9 @@ def _buy(
     quantity: int,
     **extra: Unpack[orders.OrderOptions],
 ) -> Order:
-    actor = _acting(buyer)
     options: orders.OrderOptions = {**extra, "provider": Provider.sandbox}  # paid below
-    placed = orders.create_order(
-        session,
-        actor=actor,
-        lines=[orders.LineRequest(listing_id=listing.id, quantity_t=quantity)],
-        **options,
-    )
-    payment = payments.start_checkout(session, actor=actor, order_id=placed.id)
-    payments.sandbox_complete(session, actor=actor, payment_id=payment.id)
+    placed, payment = _checkout(session, buyer, listing, quantity, **options)
+    payments.sandbox_complete(session, actor=_acting(buyer), payment_id=payment.id)
     return placed
 
 
@@ -183,13 +195,7 @@ def seed(session: Session, progress: Progress) -> None:
 
     progress("  market: 2,000 t to a State Grid-like buyer at 73.41 CNY/t, paid by bank transfer")
     state_grid = _enterprise(session, STATE_GRID)
-    big = orders.create_order(
-        session,
-        actor=_acting(state_grid),
-        lines=[orders.LineRequest(listing_id=state_grid_lot.id, quantity_t=2_000)],
-        provider=Provider.bank_transfer,
-    )
-    payments.start_checkout(session, actor=_acting(state_grid), order_id=big.id)
+    big, _ = _checkout(session, state_grid, state_grid_lot, 2_000, provider=Provider.bank_transfer)
     bank.confirm_bank_transfer(
         session,
         actor=finance,
@@ -207,13 +213,9 @@ def seed(session: Session, progress: Progress) -> None:
             beneficiary="湖州绿能 2025 年度碳中和（演示）",
             purpose=RetirementPurpose.annual_neutrality,
         )
-        waiting = orders.create_order(
-            session,
-            actor=_acting(demo_buyer),
-            lines=[orders.LineRequest(listing_id=wetland_lot.id, quantity_t=50)],
-            provider=Provider.bank_transfer,
+        waiting, _ = _checkout(
+            session, demo_buyer, wetland_lot, 50, provider=Provider.bank_transfer
         )
-        payments.start_checkout(session, actor=_acting(demo_buyer), order_id=waiting.id)
         bank.confirm_bank_transfer(
             session,
             actor=finance,

@@ -439,6 +439,20 @@ def _parcel_shapes(items: list[Parcel], kind: str) -> list[maps.Shape]:
     ]
 
 
+def _parcels_map(items: list[Parcel], kind: str, title: str, locale: str) -> Any:
+    """``items`` drawn over the district outlines, or None when there is nothing to draw."""
+    if not items:
+        return None
+    return maps.render(
+        _parcel_shapes(items, kind),
+        title=title,
+        description=translate(
+            N_("{count} parcels over the district outlines."), locale, count=len(items)
+        ),
+        district_name=district_namer(locale),
+    )
+
+
 def _draft_projects(session: Session, actor: Actor) -> list[Project]:
     return [
         project
@@ -469,17 +483,8 @@ def _parcels_page(
     actor = actor_of(principal)
     items = _all_parcels(session, actor, _coop_id(principal))
     locale = page_locale(request, principal)
-    parcel_map = (
-        maps.render(
-            _parcel_shapes(items, "parcel"),
-            title=translate(N_("The cooperative's parcels"), locale),
-            description=translate(
-                N_("{count} parcels over the district outlines."), locale, count=len(items)
-            ),
-            district_name=district_namer(locale),
-        )
-        if items
-        else None
+    parcel_map = _parcels_map(
+        items, "parcel", translate(N_("The cooperative's parcels"), locale), locale
     )
     return render(
         request,
@@ -777,19 +782,11 @@ def _project_page(
         candidates = [
             p for p in _all_parcels(session, actor, _coop_id(principal)) if p.id not in included_ids
         ][:LIST_PARCELS]
-    project_map = (
-        maps.render(
-            _parcel_shapes(
-                included, project.type if project.type in METHODOLOGY_FOR_TYPE else "parcel"
-            ),
-            title=translate(N_("Parcels of project {code}"), locale, code=project.code),
-            description=translate(
-                N_("{count} parcels over the district outlines."), locale, count=len(included)
-            ),
-            district_name=district_namer(locale),
-        )
-        if included
-        else None
+    project_map = _parcels_map(
+        included,
+        project.type if project.type in METHODOLOGY_FOR_TYPE else "parcel",
+        translate(N_("Parcels of project {code}"), locale, code=project.code),
+        locale,
     )
     return render(
         request,
@@ -1119,6 +1116,17 @@ def mrv_status(job_id: str, principal: Coop, request: Request, session: SessionD
     )
 
 
+def _report_view(
+    request: Request, principal: Principal, session: Session, project: Project, report_json: str
+) -> reports.ReportView:
+    """An MRV report as the cooperative reads it, drawn over the project's parcels."""
+    return reports.view(
+        report_json,
+        reports.outlines_of(projects.project_parcels(session, project.id)),
+        page_locale(request, principal),
+    )
+
+
 def _mrv_job_page(
     request: Request,
     principal: Principal,
@@ -1132,11 +1140,7 @@ def _mrv_job_page(
     project = projects.get_project(session, actor=actor_of(principal), project_id=run.project_id)
     report_view = None
     if run.report_json is not None and status.state in {"done", "submitted"}:
-        report_view = reports.view(
-            run.report_json,
-            reports.outlines_of(projects.project_parcels(session, project.id)),
-            page_locale(request, principal),
-        )
+        report_view = _report_view(request, principal, session, project, run.report_json)
     return render(
         request,
         "coop/mrv_job.html",
@@ -1189,11 +1193,7 @@ def period_page(
         {
             "period": period,
             "project": project,
-            "report": reports.view(
-                period.report_json,
-                reports.outlines_of(projects.project_parcels(session, project.id)),
-                page_locale(request, principal),
-            ),
+            "report": _report_view(request, principal, session, project, period.report_json),
         },
         principal=principal,
     )

@@ -41,15 +41,18 @@ def require_face(*kinds: OrgKind, minimum: Role = Role.viewer) -> Callable[..., 
                 N_("This is for organisations of kind {kinds}."),
                 kinds=", ".join(kind.value for kind in kinds),
             )
-        role = principal.user.role
-        if role is None or ROLE_RANK[role] < ROLE_RANK[minimum]:
-            raise MissingPermission(
-                N_("This needs the role {role} or higher in your organisation."),
-                role=minimum.value,
-            )
+        require_role(principal, minimum)
         return principal
 
     return dependency
+
+
+def require_role(principal: Principal, minimum: Role) -> None:
+    """Refuse (403) a user whose role in their organisation is below ``minimum``."""
+    if not may_act(principal, minimum):
+        raise MissingPermission(
+            N_("This needs the role {role} or higher in your organisation."), role=minimum.value
+        )
 
 
 def require_admin_face(request: Request, principal: OptionalPrincipal) -> Principal:

@@ -20,7 +20,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from markupsafe import Markup
 
 from frontend import fields
-from frontend.access import actor_of, may_act, sign_in_redirect
+from frontend.access import actor_of, may_act, require_role, sign_in_redirect
 from frontend.forms import errors_by_field, refusal_errors
 from frontend.navigation import ORGANISATION_LINKS, PUBLIC_LINKS
 from frontend.templating import DISPLAY_TZ, page_locale, render
@@ -37,7 +37,7 @@ from tanhui import identity
 from tanhui.auth import MissingPermission, OptionalPrincipal, Principal, SessionDep
 from tanhui.errors import DomainError, InvalidInput
 from tanhui.i18n import N_
-from tanhui.models import ROLE_RANK, OrgKind, Role
+from tanhui.models import OrgKind, Role
 from tanhui.settings import get_settings
 
 router = APIRouter(include_in_schema=False)
@@ -123,12 +123,7 @@ def face(*kinds: OrgKind, minimum: Role = Role.viewer) -> Any:
                 N_("This is for organisations of kind {kinds}."),
                 kinds=", ".join(kind.value for kind in kinds),
             )
-        role = principal.user.role
-        if role is None or ROLE_RANK[role] < ROLE_RANK[minimum]:
-            raise MissingPermission(
-                N_("This needs the role {role} or higher in your organisation."),
-                role=minimum.value,
-            )
+        require_role(principal, minimum)
         return principal
 
     return dependency

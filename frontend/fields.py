@@ -39,12 +39,17 @@ def whole(value: str, field: str, *, minimum: int | None = None) -> int:
     return number
 
 
+MAX_YUAN = Decimal(10**13)  # 10**15 fen: far above any real amount, far below 64 bits
+
+
 def fen(value: str, field: str) -> int:
     """Yuan as typed (``371900`` or ``371,900.50``) → integer fen."""
     try:
         amount = Decimal(value.strip().replace(",", "").replace("¥", ""))
     except InvalidOperation:
         raise invalid(field, N_("Enter an amount in yuan, e.g. 371900.00.")) from None
+    if not amount.is_finite() or amount > MAX_YUAN:  # "NaN", "Infinity", "1e30"
+        raise invalid(field, N_("Enter an amount in yuan, e.g. 371900.00."))
     if amount <= 0 or amount.as_tuple().exponent < -2:  # type: ignore[operator]
         raise invalid(field, N_("Enter a positive amount with at most two decimals."))
     return int((amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))

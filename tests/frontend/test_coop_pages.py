@@ -338,6 +338,19 @@ def test_pledges_of_credits_and_of_a_contract(
         headers=EN,
     )
     assert bad_amount.status_code == 422 and 'id="f-loan_amount-error"' in bad_amount.text
+    for odd in ("NaN", "Infinity", "-inf", "1e30"):  # Decimal parses these: still a 422
+        refused = client.post(
+            "/coop/pledges/credits",
+            data={
+                "csrf_token": csrf,
+                "batch_id": str(batch.id),
+                "quantity_t": "100",
+                "lender_id": str(bank.id),
+                "loan_amount": odd,
+            },
+            headers=EN,
+        )
+        assert refused.status_code == 422 and 'id="f-loan_amount-error"' in refused.text, odd
     for path, data in (
         (
             "/coop/pledges/credits",

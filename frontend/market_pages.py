@@ -235,7 +235,7 @@ def browse(
         )
     except DomainError as error:
         errors = errors_by_field(error, locale)
-    found = presenters.listings_public(session, listings.search(session, query))
+    found = presenters.search_public(session, query)
     return render(
         request,
         "market/browse.html",

@@ -121,7 +121,7 @@ def search_listings(
     limit: Annotated[int, Query(ge=1, le=listings.MAX_PAGE)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_SEARCH_OFFSET)] = 0,
 ) -> Any:
-    found = listings.search(
+    return presenters.search_public(
         session,
         listings.ListingQuery(
             credit_type=type,
@@ -135,7 +135,6 @@ def search_listings(
             offset=offset,
         ),
     )
-    return presenters.listings_public(session, found)
 
 
 @router.get(

@@ -13,12 +13,14 @@ wallet cannot shrink a hold, so the old hold is voided and a new one made for wh
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import Integer, bindparam, func
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from market.errors import InvalidListing, ListingClosed
 from market.models import (
@@ -38,7 +40,7 @@ from registry.models import Batch, Project
 from registry.service import transfers as registry_transfers
 from registry.service.actors import Actor
 from tanhui import audit
-from tanhui.db import utcnow
+from tanhui.db import UTCDateTime, utcnow
 from tanhui.i18n import N_
 from wallet import service as wallet
 from wallet.models import HoldStatus
@@ -356,32 +358,68 @@ class ListingQuery:
 
 def search(session: Session, query: ListingQuery, *, now: datetime | None = None) -> list[Listing]:
     """Listings by type, district, vintage, price (cheapest first)."""
-    moment = now_or(now)
-    statement = select(Listing)
-    if not query.include_closed:
-        statement = statement.where(col(Listing.status) == ListingStatus.active).where(
-            col(Listing.ends_at).is_(None) | (col(Listing.ends_at) > moment)
-        )
-    if query.credit_type:
-        statement = statement.where(col(Listing.credit_type) == query.credit_type)
-    if query.district_adcode:
-        statement = statement.where(col(Listing.district_adcode) == query.district_adcode)
-    if query.vintage is not None:
-        statement = statement.where(col(Listing.vintage) == query.vintage)
-    if query.min_price_fen is not None:
-        statement = statement.where(col(Listing.price_fen_per_t) >= query.min_price_fen)
-    if query.max_price_fen is not None:
-        statement = statement.where(col(Listing.price_fen_per_t) <= query.max_price_fen)
-    if query.project_id is not None:
-        statement = statement.where(col(Listing.project_id) == query.project_id)
-    if query.seller_id is not None:
-        statement = statement.where(col(Listing.seller_id) == query.seller_id)
-    statement = (
-        statement.order_by(col(Listing.price_fen_per_t), col(Listing.created_at))
-        .offset(max(0, query.offset))
-        .limit(max(1, min(query.limit, MAX_PAGE)))
+    statement = search_statement(search_shape(query))
+    return list(session.exec(statement, params=search_params(query, now_or(now))).all())
+
+
+# The search's optional filters: ListingQuery field -> the condition on its bound value.
+_SEARCH_FILTERS: dict[str, Callable[[Any], Any]] = {
+    "credit_type": lambda value: col(Listing.credit_type) == value,
+    "district_adcode": lambda value: col(Listing.district_adcode) == value,
+    "vintage": lambda value: col(Listing.vintage) == value,
+    "min_price_fen": lambda value: col(Listing.price_fen_per_t) >= value,
+    "max_price_fen": lambda value: col(Listing.price_fen_per_t) <= value,
+    "project_id": lambda value: col(Listing.project_id) == value,
+    "seller_id": lambda value: col(Listing.seller_id) == value,
+}
+
+
+def search_shape(query: ListingQuery) -> tuple[str, ...]:
+    """Which conditions ``query`` sets ("open" unless closed listings are included): searches
+    of one shape share one statement, built once, whatever their values."""
+    present = tuple(name for name in _SEARCH_FILTERS if getattr(query, name) not in (None, ""))
+    return present if query.include_closed else ("open", *present)
+
+
+def search_params(query: ListingQuery, moment: datetime) -> dict[str, Any]:
+    """The values :func:`search_statement` binds (``moment``: the clock of the open check)."""
+    params = {name: getattr(query, name) for name in search_shape(query) if name != "open"}
+    params.update(
+        moment=moment,
+        page_offset=max(0, query.offset),
+        page_limit=max(1, min(query.limit, MAX_PAGE)),
     )
-    return list(session.exec(statement).all())
+    return params
+
+
+_SEARCH_STATEMENTS: dict[tuple[str, ...], SelectOfScalar[Listing]] = {}  # at most 2**8 shapes
+
+
+def search_statement(shape: tuple[str, ...]) -> SelectOfScalar[Listing]:
+    """The page of listings a search of ``shape`` asks for, cheapest first, with its values as
+    bound parameters (:func:`search_params`). Building a statement cost more than running it,
+    so each shape's is built once per process."""
+    found = _SEARCH_STATEMENTS.get(shape)
+    if found is None:
+        found = _SEARCH_STATEMENTS[shape] = _build_search(shape)
+    return found
+
+
+def _build_search(shape: tuple[str, ...]) -> SelectOfScalar[Listing]:
+    statement = select(Listing)
+    for name in shape:
+        if name == "open":
+            moment = bindparam("moment", type_=UTCDateTime())
+            statement = statement.where(col(Listing.status) == ListingStatus.active).where(
+                col(Listing.ends_at).is_(None) | (col(Listing.ends_at) > moment)
+            )
+        else:
+            statement = statement.where(_SEARCH_FILTERS[name](bindparam(name)))
+    return (
+        statement.order_by(col(Listing.price_fen_per_t), col(Listing.created_at), col(Listing.id))
+        .offset(bindparam("page_offset", type_=Integer()))
+        .limit(bindparam("page_limit", type_=Integer()))
+    )
 
 
 def open_quantities(

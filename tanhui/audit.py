@@ -60,6 +60,11 @@ def chain_hash(prev_hash: str, content: bytes) -> str:
     return hashlib.sha256(prev_hash.encode("ascii") + content).hexdigest()
 
 
+# Where tanhui.cache keeps the audit head it read in a transaction: a record appended in the
+# same transaction moves the head, so the transaction's next read must see it.
+DATA_VERSION_KEY = "tanhui.data_version"
+
+
 def _ensure_head(session: Session) -> None:
     """Create the head row if missing; concurrent first appends must not both insert it."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
@@ -110,6 +115,7 @@ def record(
     head.seq = seq
     head.hash = digest
     session.flush()
+    session.info.pop(DATA_VERSION_KEY, None)  # the version a cache read in this transaction
     if seq % get_settings().audit_checkpoint_every == 0:
         checkpoint(session, signing_key=signing_key, seq=seq, digest=digest)
     return entry

@@ -17,18 +17,31 @@ from typing import Generic, TypeVar
 
 from sqlmodel import Session, col, select
 
+from tanhui.audit import DATA_VERSION_KEY
 from tanhui.models import AuditHead
 
 T = TypeVar("T")
 
 
+_HEAD_HASH = select(AuditHead.hash).where(col(AuditHead.id) == 1)
+
+
 def data_version(session: Session) -> tuple[str, str] | None:
-    """The database and its audit head hash; None before the first audit record."""
-    head = session.exec(select(AuditHead.hash).where(col(AuditHead.id) == 1)).first()
-    if head is None:
-        return None
-    bind = session.get_bind()
-    return (bind.engine.url.render_as_string(hide_password=True), head)
+    """The database and its audit head hash; None before the first audit record.
+
+    Read once per transaction (and again after the transaction appends an audit record): a
+    page that asks several caches (the explorer's projects and its map) reads the head once,
+    and all its parts show the same version."""
+    transaction = session.get_transaction()
+    known = session.info.get(DATA_VERSION_KEY)
+    if transaction is not None and known is not None and known[0] is transaction:
+        return known[1]  # type: ignore[no-any-return]
+    head = session.connection().execute(_HEAD_HASH).scalar()
+    version = None
+    if head is not None:
+        version = (session.get_bind().engine.url.render_as_string(hide_password=True), head)
+    session.info[DATA_VERSION_KEY] = (session.get_transaction(), version)
+    return version
 
 
 class VersionedCache(Generic[T]):

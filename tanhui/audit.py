@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -65,6 +66,17 @@ def chain_hash(prev_hash: str, content: bytes) -> str:
 DATA_VERSION_KEY = "tanhui.data_version"
 
 
+_HEAD = AuditHead.__table__  # type: ignore[attr-defined]
+_RECORD = AuditRecord.__table__  # type: ignore[attr-defined]
+_LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
+_READ_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1)
+_MOVE_HEAD = (
+    _HEAD.update()
+    .where(_HEAD.c.id == 1)
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
+
+
 def _ensure_head(session: Session) -> None:
     """Create the head row if missing; concurrent first appends must not both insert it."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
@@ -88,11 +100,12 @@ def record(
     ``actor`` names who acted (``user:<id>``, ``resident:<id>``, ``system:<job>``); ``action`` is
     a dotted verb (``project.certified``); ``payload`` is what changed, as JSON-safe values.
     """
-    locking = select(AuditHead).where(col(AuditHead.id) == 1).with_for_update()
-    head = session.exec(locking).first()
+    session.flush()  # the caller's pending changes first, so that the head is locked last
+    connection = session.connection()
+    head = connection.execute(_LOCK_HEAD).first()
     if head is None:  # the very first record
         _ensure_head(session)
-        head = session.exec(locking).one()
+        head = connection.execute(_LOCK_HEAD).one()
     seq = head.seq + 1
     occurred_at = utcnow()
     payload_json = canonical_json(payload or {}).decode("utf-8")
@@ -100,22 +113,23 @@ def record(
     digest = chain_hash(
         head.hash, _content(seq, occurred_at, actor, action, subject_type, subject, payload_json)
     )
-    entry = AuditRecord(
-        seq=seq,
-        occurred_at=occurred_at,
-        actor=actor,
-        action=action,
-        subject_type=subject_type,
-        subject_id=subject,
-        payload=payload_json,
-        prev_hash=head.hash,
-        hash=digest,
-    )
-    session.add(entry)
-    head.seq = seq
-    head.hash = digest
-    session.flush()
+    values = {
+        "seq": seq,
+        "occurred_at": occurred_at,
+        "actor": actor,
+        "action": action,
+        "subject_type": subject_type,
+        "subject_id": subject,
+        "payload": payload_json,
+        "prev_hash": head.hash,
+        "hash": digest,
+    }
+    # Core statements, not the unit of work: every audited change pays for this, inside the
+    # platform-wide head lock.
+    connection.execute(_RECORD.insert(), values)
+    connection.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": digest})
     session.info.pop(DATA_VERSION_KEY, None)  # the version a cache read in this transaction
+    entry = AuditRecord(**values)
     if seq % get_settings().audit_checkpoint_every == 0:
         checkpoint(session, signing_key=signing_key, seq=seq, digest=digest)
     return entry
@@ -144,7 +158,7 @@ def checkpoint(
 ) -> AuditCheckpoint | None:
     """Sign the chain hash at ``seq`` (default: the current head). None for an empty chain."""
     if seq is None or digest is None:
-        head = session.get(AuditHead, 1)
+        head = session.connection().execute(_READ_HEAD).first()
         if head is None or head.seq == 0:
             return None
         seq, digest = head.seq, head.hash
@@ -243,7 +257,7 @@ def verify_chain(session: Session) -> ChainReport:
                 return ChainReport(count, len(checkpoints), row.seq, "checkpoint signature fails")
         prev_hash = row.hash
         expected_seq += 1
-    head = session.get(AuditHead, 1)
+    head = session.connection().execute(_READ_HEAD).first()
     if head is not None and (head.seq != expected_seq - 1 or head.hash != prev_hash):
         return ChainReport(
             count, len(checkpoints), expected_seq, "records after the last are missing"

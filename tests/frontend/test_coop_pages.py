@@ -326,19 +326,8 @@ def test_pledges_of_credits_and_of_a_contract(
         headers=EN,
     )
     assert too_many.status_code == 409 and 'role="alert"' in too_many.text
-    bad_amount = client.post(
-        "/coop/pledges/credits",
-        data={
-            "csrf_token": csrf,
-            "batch_id": str(batch.id),
-            "quantity_t": "100",
-            "lender_id": str(bank.id),
-            "loan_amount": "abc",
-        },
-        headers=EN,
-    )
-    assert bad_amount.status_code == 422 and 'id="f-loan_amount-error"' in bad_amount.text
-    for odd in ("NaN", "Infinity", "-inf", "1e30"):  # Decimal parses these: still a 422
+    # Not a number, and numbers Decimal parses that are no amount: each a 422 on its field.
+    for odd in ("abc", "NaN", "Infinity", "-inf", "1e30"):
         refused = client.post(
             "/coop/pledges/credits",
             data={

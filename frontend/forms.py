@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from frontend.templating import page_locale
 from tanhui.auth import ANON_CSRF_COOKIE, CsrfRejected, Principal
+from tanhui.db import finish_failed
 from tanhui.errors import DomainError, InvalidInput
 from tanhui.i18n import translate
 
@@ -44,12 +45,14 @@ def refusal_errors(
     renamed: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """A refused form: undo what the handler half wrote, so that the page shown again reads the
-    database as it was, and return the messages keyed by field in the reader's language.
+    database as it was (unless the refusal is evidence that must be kept, such as an expired
+    voucher closed on the way: ``tanhui.db.finish_failed``), and return the messages keyed by
+    field in the reader's language.
 
     ``renamed`` maps a service's argument names to the form's field names where they differ
     (``{"amount_fen": "deposit_amount"}``), so that the message lands next to its field.
     """
-    session.rollback()
+    finish_failed(session, error)
     errors = errors_by_field(error, page_locale(request, principal))
     for argument, field in (renamed or {}).items():
         if argument in errors:

@@ -181,15 +181,13 @@ def confirm(
             actor=checked.actor,
         )
     except DomainError as error:
-        if error.keeps_changes:
-            session.commit()  # an expired voucher is closed and its points returned
-        else:
-            session.rollback()
+        # An expired voucher is closed and its points returned although the code is refused.
+        errors = refusal_errors(session, request, checked, error)
         return _page(
             request,
             checked,
             session,
-            errors=errors_by_field(error, page_locale(request, checked)),
+            errors=errors,
             form={"code": code},
             status_code=error.status,
         )

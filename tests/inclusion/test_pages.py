@@ -4,13 +4,15 @@ rewards, vouchers with QR, citizen card, pools), the merchant's page and the adm
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from market.rewards.models import RewardKind
-from market.rewards.service import catalogue
+from market.rewards.models import Redemption, RedemptionStatus, RewardKind
+from market.rewards.service import catalogue, redemptions
 from tanhui import identity, sms
+from tanhui.db import utcnow
 from tanhui.models import OrgKind
 from tests import factories
 from tests.inclusion import helpers
@@ -92,6 +94,41 @@ def test_resident_sees_points_receipts_and_redeems(client: TestClient, session: 
         data={"code": code.group(1), "csrf_token": _csrf(by_qr.text)},
     )
     assert again.status_code == 409
+
+
+def test_a_voucher_confirmed_too_late_on_the_merchant_page_returns_its_points(
+    client: TestClient, session: Session
+) -> None:
+    """The refusal is shown, and the voucher's expiry (points back to the resident) is kept."""
+    resident = helpers.resident(session, "13957400009")
+    helpers.give_points(session, resident, 50)
+    merchant = factories.organisation(session, OrgKind.merchant, name="安吉白茶铺（测试）")
+    cashier = factories.user(session, org=merchant)
+    reward = catalogue.create_reward(
+        session,
+        sponsor=merchant,
+        kind=RewardKind.voucher,
+        title="白茶 5 元抵用券",
+        points_price=20,
+        actor="test",
+    )
+    voucher = redemptions.redeem(session, resident=resident, reward_id=reward.id)
+    voucher.redemption.expires_at = utcnow() - timedelta(minutes=1)
+    session.add(voucher.redemption)
+    code, redemption_id, email = voucher.code, voucher.redemption.id, cashier.email
+    session.commit()
+    assert helpers.points_of(session, resident) == (50, 30)
+    session.rollback()  # SQLite: the read's transaction would keep the server waiting
+    factories.login(client, email)
+    page = client.get("/merchant")
+    refused = client.post(
+        "/merchant/vouchers/confirm", data={"code": code, "csrf_token": _csrf(page.text)}
+    )
+    assert refused.status_code == 409 and 'role="alert"' in refused.text
+    session.expire_all()
+    expired = session.get(Redemption, redemption_id)
+    assert expired is not None and expired.status == RedemptionStatus.expired
+    assert helpers.points_of(session, resident) == (50, 50)
 
 
 def test_cancel_asks_on_a_page_not_a_popup(client: TestClient, session: Session) -> None:

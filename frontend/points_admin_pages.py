@@ -1,6 +1,7 @@
 """Platform administration of carbon inclusion (``/admin/points``): data partners and their
 signing keys (a new secret is shown once, on the page that created it), factor versions (a new
-version takes effect from a future day) and the monthly pools."""
+version takes effect from a future day), the monthly pools and the residents' rewards fund (all
+time, or one month's money and its closing balance)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session
 
@@ -18,6 +19,7 @@ from frontend.navigation import ADMIN_LINKS
 from frontend.points_pages import COMMON
 from frontend.templating import render
 from market.service import rewards_fund
+from market.service.common import month_span
 from mrv.inclusive import SPECS
 from registry.inclusion.models import PartnerKeyKind
 from registry.inclusion.service import methodologies, partners, pooling
@@ -39,6 +41,8 @@ def _page(
     errors: dict[str, str] | None = None,
     form: dict[str, Any] | None = None,
     status_code: int = 200,
+    fund_month: str = "",
+    fund_of_month: rewards_fund.FundSummary | None = None,
 ) -> Response:
     table = methodologies.factor_table(session)
     listed = [
@@ -53,6 +57,8 @@ def _page(
             "rows": methodologies.methodology_rows(table),
             "pools": pooling.list_pools(session),
             "fund": rewards_fund.summary(session),
+            "fund_month": fund_month,
+            "fund_of_month": fund_of_month,
             "scenarios": SCENARIOS,
             "secret": secret,
             "errors": errors or {},
@@ -82,8 +88,30 @@ def _failed(
 
 
 @router.get("", response_class=HTMLResponse)
-def points_admin(request: Request, principal: PlatformAdmin, session: SessionDep) -> Response:
-    return _page(request, principal, session)
+def points_admin(
+    request: Request,
+    principal: PlatformAdmin,
+    session: SessionDep,
+    fund_month: Annotated[str, Query(max_length=16)] = "",
+) -> Response:
+    """The page; with ``fund_month`` (YYYY-MM), also the rewards fund's figures of that month."""
+    month = fund_month.strip()
+    if not month:
+        return _page(request, principal, session)
+    try:
+        since, until = month_span(month)
+    except DomainError as error:
+        errors = refusal_errors(session, request, principal, error, renamed={"_form": "fund_month"})
+        return _page(
+            request,
+            principal,
+            session,
+            errors=errors,
+            status_code=error.status,
+            fund_month=month,
+        )
+    figures = rewards_fund.summary(session, since=since, until=until)
+    return _page(request, principal, session, fund_month=month, fund_of_month=figures)
 
 
 @router.post("/partners", response_class=HTMLResponse)

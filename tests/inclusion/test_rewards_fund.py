@@ -350,6 +350,25 @@ def test_pages_show_the_fund_and_the_merchant_api_its_reimbursement(
     admin_page = client.get("/admin/points")
     assert _figure(admin_page.text, "from-sales") == cny(net)
     assert _figure(admin_page.text, "platform") == cny(0)
+    # One month's figures on the same page: this month's are everything so far; last month's
+    # moved nothing; a month written wrongly is refused next to its field.
+    here = datetime.now(MARKET_TZ)
+    this_month = f"{here:%Y-%m}"
+    last_month = f"{(here.replace(day=1) - timedelta(days=1)):%Y-%m}"
+    month_page = client.get("/admin/points", params={"fund_month": this_month})
+    assert month_page.status_code == 200
+    assert _figure(month_page.text, "month-from-sales") == cny(net)
+    assert _figure(month_page.text, "month-balance") == cny(net - 500)
+    assert _figure(month_page.text, "month-vouchers") == "1"
+    before = client.get("/admin/points", params={"fund_month": last_month})
+    assert _figure(before.text, "month-from-sales") == cny(0)
+    assert _figure(before.text, "month-balance") == cny(0)
+    assert _figure(before.text, "from-sales") == cny(net)  # all time, as before
+    wrong = client.get(
+        "/admin/points", params={"fund_month": "2026-13"}, headers={"Accept-Language": "en"}
+    )
+    assert wrong.status_code == 422 and 'id="f-fund_month-error"' in wrong.text
+    assert "month-from-sales" not in wrong.text
     if session.get_bind().dialect.name == "postgresql":  # the crash-safety harness's checks
         from sqlalchemy import text
 

@@ -114,3 +114,23 @@ def points_of(session: Session, who: Resident) -> tuple[int, int]:
     """(balance, available)."""
     view = residents.balances(session, who)
     return view.points_balance, view.points_available
+
+
+def merchant_voucher(session: Session, *, name: str, title: str, points_price: int = 20) -> Any:
+    """A merchant, its cashier and a voucher it offers: (merchant, cashier, reward)."""
+    from market.rewards.models import RewardKind
+    from market.rewards.service import catalogue
+    from tanhui.models import OrgKind
+    from tests import factories
+
+    merchant = factories.organisation(session, OrgKind.merchant, name=name)
+    cashier = factories.user(session, org=merchant)
+    reward = catalogue.create_reward(
+        session,
+        sponsor=merchant,
+        kind=RewardKind.voucher,
+        title=title,
+        points_price=points_price,
+        actor="test",
+    )
+    return merchant, cashier, reward

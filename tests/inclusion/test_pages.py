@@ -40,15 +40,8 @@ def _sign_in(client: TestClient, phone: str) -> str:
 def test_resident_sees_points_receipts_and_redeems(client: TestClient, session: Session) -> None:
     partner_id, secret = helpers.partner(session, ["bus"], name="湖州公交集团（测试）")
     resident = helpers.resident(session, "13957400001")
-    merchant = factories.organisation(session, OrgKind.merchant, name="莫干山民宿（测试）")
-    cashier = factories.user(session, org=merchant)
-    reward = catalogue.create_reward(
-        session,
-        sponsor=merchant,
-        kind=RewardKind.voucher,
-        title="民宿 10 元抵用券",
-        points_price=20,
-        actor="test",
+    _merchant, cashier, reward = helpers.merchant_voucher(
+        session, name="莫干山民宿（测试）", title="民宿 10 元抵用券"
     )
     session.commit()
     posted = helpers.post(client, partner_id, secret, [helpers.event(resident, quantity=12.5)])
@@ -102,15 +95,8 @@ def test_a_voucher_confirmed_too_late_on_the_merchant_page_returns_its_points(
     """The refusal is shown, and the voucher's expiry (points back to the resident) is kept."""
     resident = helpers.resident(session, "13957400009")
     helpers.give_points(session, resident, 50)
-    merchant = factories.organisation(session, OrgKind.merchant, name="安吉白茶铺（测试）")
-    cashier = factories.user(session, org=merchant)
-    reward = catalogue.create_reward(
-        session,
-        sponsor=merchant,
-        kind=RewardKind.voucher,
-        title="白茶 5 元抵用券",
-        points_price=20,
-        actor="test",
+    _merchant, cashier, reward = helpers.merchant_voucher(
+        session, name="安吉白茶铺（测试）", title="白茶 5 元抵用券"
     )
     voucher = redemptions.redeem(session, resident=resident, reward_id=reward.id)
     voucher.redemption.expires_at = utcnow() - timedelta(minutes=1)

@@ -228,6 +228,14 @@ def main() -> None:
                 f"balance rows; no checks; rolled back), {label}: {rate:,.0f} events/s = "
                 f"{ratio:.2f}x COPY"
             )
+        best = max(floors.values())
+        needed = TARGET_RATIO * copy_rate
+        print(
+            f"points: the targets against the floor: {TARGET_RATIO}x COPY is {needed:,.0f} "
+            f"events/s ({'within' if best >= needed else 'beyond'} the best floor, {best:,.0f}); "
+            f"{TARGET_RATE:,} events/s is {TARGET_RATE / best:.0%} of it (ingestion adds every "
+            "check, lookup and commit to those writes)"
+        )
         for label, rate in rates.items():
             ratio = rate / copy_rate if copy_rate else 0.0
             print(

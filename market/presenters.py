@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -137,8 +136,17 @@ def search_public(
     return [_listing_public(row, row, params["moment"]) for row in rows]
 
 
-@functools.lru_cache(maxsize=256)
+_SEARCH_PUBLIC: dict[tuple[str, ...], Any] = {}  # one statement per shape, as in the service
+
+
 def _search_public_statement(shape: tuple[str, ...]) -> Any:
+    found = _SEARCH_PUBLIC.get(shape)
+    if found is None:
+        found = _SEARCH_PUBLIC[shape] = _build_search_public(shape)
+    return found
+
+
+def _build_search_public(shape: tuple[str, ...]) -> Any:
     page = listing_service.search_statement(shape).subquery()
     moment = bindparam("moment", type_=UTCDateTime())
     return (

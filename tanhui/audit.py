@@ -68,13 +68,18 @@ DATA_VERSION_KEY = "tanhui.data_version"
 
 _HEAD = AuditHead.__table__  # type: ignore[attr-defined]
 _RECORD = AuditRecord.__table__  # type: ignore[attr-defined]
-_LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
 _READ_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1)
+_LOCK_HEAD = _READ_HEAD.with_for_update()
 _MOVE_HEAD = (
     _HEAD.update()
     .where(_HEAD.c.id == 1)
     .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
 )
+
+
+def read_head(session: Session) -> Any:
+    """The chain's tip as a row (``seq``, ``hash``), unlocked; None before the first record."""
+    return session.connection().execute(_READ_HEAD).first()
 
 
 def _ensure_head(session: Session) -> None:
@@ -158,7 +163,7 @@ def checkpoint(
 ) -> AuditCheckpoint | None:
     """Sign the chain hash at ``seq`` (default: the current head). None for an empty chain."""
     if seq is None or digest is None:
-        head = session.connection().execute(_READ_HEAD).first()
+        head = read_head(session)
         if head is None or head.seq == 0:
             return None
         seq, digest = head.seq, head.hash
@@ -257,7 +262,7 @@ def verify_chain(session: Session) -> ChainReport:
                 return ChainReport(count, len(checkpoints), row.seq, "checkpoint signature fails")
         prev_hash = row.hash
         expected_seq += 1
-    head = session.connection().execute(_READ_HEAD).first()
+    head = read_head(session)
     if head is not None and (head.seq != expected_seq - 1 or head.hash != prev_hash):
         return ChainReport(
             count, len(checkpoints), expected_seq, "records after the last are missing"

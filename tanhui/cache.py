@@ -15,15 +15,11 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
-from tanhui.audit import DATA_VERSION_KEY
-from tanhui.models import AuditHead
+from tanhui.audit import DATA_VERSION_KEY, read_head
 
 T = TypeVar("T")
-
-
-_HEAD_HASH = select(AuditHead.hash).where(col(AuditHead.id) == 1)
 
 
 def data_version(session: Session) -> tuple[str, str] | None:
@@ -36,10 +32,10 @@ def data_version(session: Session) -> tuple[str, str] | None:
     known = session.info.get(DATA_VERSION_KEY)
     if transaction is not None and known is not None and known[0] is transaction:
         return known[1]  # type: ignore[no-any-return]
-    head = session.connection().execute(_HEAD_HASH).scalar()
+    head = read_head(session)
     version = None
     if head is not None:
-        version = (session.get_bind().engine.url.render_as_string(hide_password=True), head)
+        version = (session.get_bind().engine.url.render_as_string(hide_password=True), head.hash)
     session.info[DATA_VERSION_KEY] = (session.get_transaction(), version)
     return version
 

@@ -1,5 +1,6 @@
-"""Fixtures: an isolated, migrated database per test on SQLite and (when
-``TANHUI_TEST_DATABASE_URL`` is set) on PostgreSQL, settings with throw-away secrets, the app.
+"""Fixtures: an isolated, migrated database per test on SQLite and on PostgreSQL (the server
+given by ``TANHUI_TEST_DATABASE_URL``, else found or started by ``tests.pg_server``), settings
+with throw-away secrets, the app.
 
 SQLite: the migrated template file is copied for each test. PostgreSQL: one database per test
 session (per xdist worker), built by ``alembic upgrade head``; every table is truncated after each
@@ -28,10 +29,10 @@ from tanhui.app import create_app
 from tanhui.db import create_engine as tanhui_engine
 from tanhui.migrate import upgrade
 from tanhui.settings import Environment, Settings, load_settings, use_settings
+from tests import pg_server
 
-PG_URL = os.environ.get("TANHUI_TEST_DATABASE_URL")
 REQUIRE_PG = os.environ.get("TANHUI_REQUIRE_POSTGRES") == "1"
-PG_SKIP_REASON = "PostgreSQL: TANHUI_TEST_DATABASE_URL is not set"
+PG_SKIP_REASON = "PostgreSQL: skipped on purpose (TANHUI_TEST_SKIP_POSTGRES=1)"
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
@@ -94,19 +95,27 @@ def drop_pg_database(url: str, name: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def pg_session_url(base_settings: Settings) -> Iterator[str | None]:
-    """A migrated PostgreSQL database for this test session, or None without PostgreSQL."""
-    if not PG_URL:
-        yield None
-        return
+def pg_server_url() -> str:
+    """The PostgreSQL server's URL; a run that cannot find or start one fails and says why."""
+    found = pg_server.server()
+    if found.url is None:
+        if os.environ.get("TANHUI_TEST_SKIP_POSTGRES") == "1":
+            pytest.skip(PG_SKIP_REASON)
+        pytest.fail(f"PostgreSQL: {found.how}. {pg_server.HOW_TO}", pytrace=False)
+    return found.url
+
+
+@pytest.fixture(scope="session")
+def pg_session_url(base_settings: Settings, pg_server_url: str) -> Iterator[str]:
+    """A migrated PostgreSQL database for this test session."""
     name = f"tanhui_test_{_worker()}_{uuid.uuid4().hex[:8]}"
-    url = create_pg_database(PG_URL, name)
+    url = create_pg_database(pg_server_url, name)
     settings = base_settings.model_copy(update={"database_url": url})
     engine = tanhui_engine(settings)
     upgrade(engine)
     engine.dispose()
     yield settings.database_url
-    drop_pg_database(PG_URL, name)
+    drop_pg_database(pg_server_url, name)
 
 
 def truncate_all(url: str) -> None:
@@ -132,7 +141,6 @@ def database_url(
     request: pytest.FixtureRequest,
     tmp_path: Path,
     sqlite_template: Path,
-    pg_session_url: str | None,
 ) -> Iterator[str]:
     """A migrated, empty database for one test: SQLite, then PostgreSQL."""
     if request.param == "sqlite":
@@ -140,17 +148,14 @@ def database_url(
         shutil.copyfile(sqlite_template, path)
         yield f"sqlite:///{path}"
         return
-    if pg_session_url is None:
-        pytest.skip(PG_SKIP_REASON)
+    pg_session_url: str = request.getfixturevalue("pg_session_url")
     yield pg_session_url
     truncate_all(pg_session_url)
 
 
 @pytest.fixture
-def pg_url(pg_session_url: str | None) -> Iterator[str]:
+def pg_url(pg_session_url: str) -> Iterator[str]:
     """The PostgreSQL test database alone, for tests about concurrency on PostgreSQL."""
-    if pg_session_url is None:
-        pytest.skip(PG_SKIP_REASON)
     yield pg_session_url
     truncate_all(pg_session_url)
 
@@ -241,6 +246,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if pg_server.server.cache_info().currsize:
+        terminalreporter.write_line(f"PostgreSQL: {pg_server.server().how}")
     if REQUIRE_PG:
         terminalreporter.write_line(
             f"PostgreSQL tests passed: {len(_pg_passes)}, skipped: {len(_pg_skips)}"

@@ -112,7 +112,7 @@ def assert_accessible(page: Any, name: str) -> None:
 
 
 def shot(page: Any, name: str) -> None:
-    """A screenshot of the face for docs/screenshots/, after checking it as issue 8 asks."""
+    """A screenshot of the face (build/screenshots/ unless asked), after checking it (issue 8)."""
     from tests.e2e.conftest import screenshot
 
     assert_accessible(page, name)

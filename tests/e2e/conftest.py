@@ -2,7 +2,9 @@
 
 The server is `tanhui demo` started in a temporary folder (its own SQLite database, secrets and
 seed), exactly as a newcomer starts it. Chromium is `/usr/bin/chromium` (installed by `.ci/run`
-with apt); a downloaded browser is never used. Screenshots go to `docs/screenshots/`.
+with apt); a downloaded browser is never used. Screenshots go to `build/screenshots/` (git-ignored),
+so a test run changes no tracked file; `TANHUI_SCREENSHOTS_DIR=docs/screenshots python -m pytest
+tests/e2e` refreshes the README's pictures on purpose.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import httpx
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / os.environ.get("TANHUI_SCREENSHOTS_DIR", "build/screenshots")
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

@@ -1,7 +1,7 @@
 """From parcels to a verified certificate in a real browser: a cooperative uploads parcels and
 runs MRV on a raster, a verifier certifies, the authority files and issues, the cooperative lists
 the credits, an enterprise buys them with retire-on-purchase through the sandbox checkout, and
-the certificate verifies on the public page. Screenshots of each face go to docs/screenshots/."""
+the certificate verifies on the public page. Screenshots of each face are taken (see conftest)."""
 
 from __future__ import annotations
 

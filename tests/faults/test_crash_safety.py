@@ -36,7 +36,7 @@ from tanhui.db import unit_of_work
 from tanhui.migrate import upgrade
 from tanhui.models import Organisation, OrgKind, Role
 from tanhui.settings import Settings, use_settings
-from tests.conftest import PG_URL, create_pg_database, drop_pg_database
+from tests.conftest import create_pg_database, drop_pg_database
 from tests.faults.harness import (
     Load,
     Partner,
@@ -68,13 +68,11 @@ class Platform:
 
 @pytest.fixture(scope="module")
 def platform(
-    base_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+    base_settings: Settings, tmp_path_factory: pytest.TempPathFactory, pg_server_url: str
 ) -> Iterator[Platform]:
-    if not PG_URL:
-        pytest.skip("PostgreSQL: TANHUI_TEST_DATABASE_URL is not set")
     folder = tmp_path_factory.mktemp("faults")
     name = f"tanhui_faults_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}_{uuid.uuid4().hex[:6]}"
-    url = create_pg_database(PG_URL, name)
+    url = create_pg_database(pg_server_url, name)
     settings = base_settings.model_copy(
         update={"database_url": url, "state_dir": folder, "signing_key_file": folder / "key.pem"}
     )
@@ -89,7 +87,7 @@ def platform(
     checks = create_engine(make_url(url))
     yield Platform(settings, name, scenario, checks, folder)
     checks.dispose()
-    drop_pg_database(PG_URL, name)
+    drop_pg_database(pg_server_url, name)
 
 
 def _scenario(session: Session, folder: Path) -> Scenario:

@@ -14,7 +14,7 @@ from migrations.models import all_metadata
 from tanhui.db import create_engine
 from tanhui.migrate import alembic_config, is_at_head, upgrade
 from tanhui.settings import Settings
-from tests.conftest import PG_SKIP_REASON, PG_URL, create_pg_database, drop_pg_database
+from tests.conftest import create_pg_database, drop_pg_database
 
 
 def _diff(settings: Settings) -> list[object]:
@@ -43,13 +43,11 @@ def test_sqlite_upgrade_matches_models(base_settings: Settings, tmp_path: Path) 
 
 
 @pytest.mark.postgres
-def test_postgresql_upgrade_matches_models(base_settings: Settings) -> None:
-    if not PG_URL:
-        pytest.skip(PG_SKIP_REASON)
+def test_postgresql_upgrade_matches_models(base_settings: Settings, pg_server_url: str) -> None:
     name = f"tanhui_migrate_{uuid.uuid4().hex[:8]}"
-    url = create_pg_database(PG_URL, name)
+    url = create_pg_database(pg_server_url, name)
     try:
         settings = base_settings.model_copy(update={"database_url": url})
         assert _diff(settings) == []
     finally:
-        drop_pg_database(PG_URL, name)
+        drop_pg_database(pg_server_url, name)

@@ -15,7 +15,7 @@ from sqlmodel import Session
 from tanhui.db import create_engine
 from tanhui.migrate import alembic_config, upgrade
 from tanhui.settings import Settings
-from tests.conftest import PG_SKIP_REASON, PG_URL, create_pg_database, drop_pg_database
+from tests.conftest import create_pg_database, drop_pg_database
 from wallet import service
 from wallet.service import Distribution, Transfer
 
@@ -24,22 +24,20 @@ from wallet.service import Distribution, Transfer
 def bare_engine(
     request: pytest.FixtureRequest, base_settings: Settings, tmp_path: Path
 ) -> Iterator[Engine]:
-    name = ""
+    name = server = ""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path}/m.db"
     else:
-        if not PG_URL:
-            pytest.skip(PG_SKIP_REASON)
+        server = request.getfixturevalue("pg_server_url")
         name = f"tanhui_migrate_{uuid.uuid4().hex[:8]}"
-        url = create_pg_database(PG_URL, name)
+        url = create_pg_database(server, name)
     engine = create_engine(base_settings.model_copy(update={"database_url": url}))
     try:
         yield engine
     finally:
         engine.dispose()
         if name:
-            assert PG_URL
-            drop_pg_database(PG_URL, name)
+            drop_pg_database(server, name)
 
 
 def test_issuance_accounts_become_hot_and_back(bare_engine: Engine) -> None:

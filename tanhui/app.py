@@ -34,7 +34,7 @@ import registry.api
 import registry.inclusion.api
 import registry.public_api
 import wallet.api
-from tanhui import __version__, problems
+from tanhui import __version__, api_docs, problems
 from tanhui import api as kernel_api
 from tanhui.db import create_engine
 from tanhui.errors import PROBLEM_MEDIA_TYPE
@@ -170,7 +170,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Carbon-sink trading and carbon inclusion (碳汇交易与碳普惠).",
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # served from the package by tanhui.api_docs (no CDN, under the CSP)
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -233,5 +233,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(frontend.market_pages.router)
     app.include_router(frontend.court_pages.router)
     app.mount("/static", StaticFiles(directory=frontend.templating.STATIC_DIR), name="static")
+    api_docs.install(app, openapi_url="/api/openapi.json")
     kernel_api.document_auth_problems(app)
     return app

@@ -20,7 +20,7 @@ from mrv import estimate, zonal
 from mrv.cli import app
 from tests.mrv.helpers import frame, landsat, write_raster
 
-BOUNDARY = "huzhou/districts.geojson"
+BOUNDARY = Path(__file__).resolve().parents[2] / "registry" / "data" / "huzhou_districts.geojson"
 
 
 def _parcels_file(tmp_path: Path, shapes: list[Any] | None = None, crs: str = "EPSG:32616") -> str:
@@ -114,7 +114,7 @@ def test_cli_writes_report_and_map(shared_data: Path, tmp_path: Path) -> None:
             "--map",
             str(svg),
             "--boundary",
-            str(shared_data / BOUNDARY),
+            str(BOUNDARY),
         ],
     )
     assert result.exit_code == 0, result.output
@@ -123,14 +123,14 @@ def test_cli_writes_report_and_map(shared_data: Path, tmp_path: Path) -> None:
     assert text.startswith("<?xml") and 'id="legend"' in text and text.count("<path") >= 25
 
 
-def test_map_over_the_huzhou_boundary(shared_data: Path, tmp_path: Path) -> None:
+def test_map_over_the_huzhou_boundary(tmp_path: Path) -> None:
     """Synthetic raster aligned to Anji (the real data do not cover Huzhou)."""
     from mrv import svgmap
     from mrv.io import read_boundary
 
     index = np.full((300, 300), 0.8)
     index[:, 150:] = 0.3
-    boundary = read_boundary(str(shared_data / BOUNDARY))
+    boundary = read_boundary(str(BOUNDARY))
     anji = boundary[boundary["adcode"].astype(str) == "330523"].to_crs("EPSG:4326")
     centre = anji.geometry.iloc[0].representative_point()
     parcels = frame(

@@ -8,6 +8,7 @@ from sqlmodel import SQLModel
 
 MODEL_MODULES = (
     "tanhui.models",
+    "tanhui.translog.models",
     "wallet.models",
     "registry.models",
     "registry.inclusion.models",

@@ -33,6 +33,7 @@ import mrv.api
 import registry.api
 import registry.inclusion.api
 import registry.public_api
+import tanhui.translog.api
 import wallet.api
 from tanhui import __version__, api_docs, problems
 from tanhui import api as kernel_api
@@ -190,6 +191,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(wallet.api.router)
     api.include_router(registry.api.router)
     api.include_router(registry.public_api.router)
+    api.include_router(tanhui.translog.api.router)
     api.include_router(registry.inclusion.api.router)
     api.include_router(market.rewards.api.router)
     api.include_router(market.api.router)

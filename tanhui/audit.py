@@ -5,6 +5,9 @@ record exists exactly when the change does. Appends lock the single ``audit_head
 puts concurrent transactions in one order; call :func:`record` late in a use case to keep that
 lock short. Every ``audit_checkpoint_every`` records the platform key signs the chain hash, so a
 rewrite of the whole chain (hashes recomputed) is still caught by :func:`verify_chain`.
+
+A record of a public kind also becomes a pending entry of the transparency log
+(:mod:`tanhui.translog`), whose signed checkpoints anyone can hold against later rewrites.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from tanhui.crypto import (
 from tanhui.db import utcnow
 from tanhui.models import AuditCheckpoint, AuditHead, AuditRecord, SigningKeyRecord
 from tanhui.settings import get_settings
+from tanhui.translog import entries as log_entries
 
 GENESIS_HASH = "0" * 64
 VERIFY_PAGE_SIZE = 5_000
@@ -115,9 +119,8 @@ def record(
     occurred_at = utcnow()
     payload_json = canonical_json(payload or {}).decode("utf-8")
     subject = str(subject_id)
-    digest = chain_hash(
-        head.hash, _content(seq, occurred_at, actor, action, subject_type, subject, payload_json)
-    )
+    content = _content(seq, occurred_at, actor, action, subject_type, subject, payload_json)
+    digest = chain_hash(head.hash, content)
     values = {
         "seq": seq,
         "occurred_at": occurred_at,
@@ -134,6 +137,22 @@ def record(
     connection.execute(_RECORD.insert(), values)
     connection.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": digest})
     session.info.pop(DATA_VERSION_KEY, None)  # the version a cache read in this transaction
+    if log_entries.is_public(action):
+        log_entries.append(
+            session,
+            kind=action,
+            subject_type=subject_type,
+            subject_id=subject,
+            audit_seq=seq,
+            entry=log_entries.audited_body(
+                seq=seq,
+                action=action,
+                subject_type=subject_type,
+                subject_id=subject,
+                content=content,
+                payload_json=payload_json,
+            ),
+        )
     entry = AuditRecord(**values)
     if seq % get_settings().audit_checkpoint_every == 0:
         checkpoint(session, signing_key=signing_key, seq=seq, digest=digest)

@@ -15,6 +15,7 @@ import market.rewards.cli
 import mrv.cli
 import registry.cli
 import registry.inclusion.cli
+import tanhui.translog.cli
 import wallet.cli
 from tanhui.models import OrgKind, Role
 from tanhui.settings import Settings, SettingsError, load_settings, use_settings, with_local_secrets
@@ -45,6 +46,7 @@ app.add_typer(registry.inclusion.cli.partners_app, name="partners")
 app.add_typer(registry.inclusion.cli.residents_app, name="residents")
 app.add_typer(registry.inclusion.cli.points_app, name="points")
 app.add_typer(market.rewards.cli.app, name="rewards")
+app.add_typer(tanhui.translog.cli.app, name="log")
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

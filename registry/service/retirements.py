@@ -31,6 +31,7 @@ from tanhui.errors import InvalidInput
 from tanhui.i18n import N_
 from tanhui.models import OrgKind
 from tanhui.settings import get_settings
+from tanhui.translog import entries as log_entries
 
 RETIREMENT_OWNER = f"system:{ledger.RETIREMENT}"
 CERTIFICATE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I
@@ -173,6 +174,15 @@ def issue_certificate(
     )
     session.add(certificate)
     session.flush()
+    log_entries.append(
+        session,
+        kind=log_entries.CERTIFICATE_KIND,
+        subject_type="certificate",
+        subject_id=certificate.id,
+        entry=log_entries.certificate_body(
+            certificate.id, certificate.payload_json.encode("utf-8"), certificate.key_id
+        ),
+    )
     return certificate
 
 

@@ -304,6 +304,10 @@ RULES: dict[str, RuleLike] = {
     "GET /api/v1/public/certificates/{certificate_id}": PUBLIC,
     "GET /api/v1/public/certificates/{certificate_id}/pdf": PUBLIC,
     "GET /api/v1/public/keys": PUBLIC,
+    "GET /api/v1/public/log/checkpoint": PUBLIC,
+    "GET /api/v1/public/log/entries": PUBLIC,
+    "GET /api/v1/public/log/proofs/inclusion": PUBLIC,
+    "GET /api/v1/public/log/proofs/consistency": PUBLIC,
     # carbon inclusion
     "POST /api/v1/points/events": Signed(401),
     "GET /api/v1/points/residents/{resident_id}": replace(

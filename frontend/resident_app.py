@@ -15,6 +15,7 @@ from frontend.access import ResidentFace
 from frontend.forms import check_anonymous_csrf, errors_by_field
 from frontend.templating import STATIC_DIR, page_locale, render
 from tanhui import identity, pii
+from tanhui.api import client_ip
 from tanhui.auth import (
     OptionalPrincipal,
     SessionDep,
@@ -55,7 +56,7 @@ def send_code(
 ) -> Response:
     check_anonymous_csrf(request, csrf_token)
     try:
-        identity.request_login_code(session, phone=phone)
+        identity.request_login_code(session, phone=phone, ip=client_ip(request))
         normalised = pii.normalise_phone(phone)
     except DomainError as error:
         return render(
@@ -90,7 +91,9 @@ def sign_in(
 ) -> Response:
     check_anonymous_csrf(request, csrf_token)
     try:
-        resident = identity.verify_login_code(session, phone=phone, code=code)
+        resident = identity.verify_login_code(
+            session, phone=phone, code=code, ip=client_ip(request)
+        )
     except DomainError as error:
         session.commit()  # a wrong code counts towards the limit even though we answer an error
         masked = pii.mask_phone(phone) if phone.startswith("+") else phone

@@ -160,22 +160,28 @@ def logout(principal: OptionalPrincipal, session: SessionDep, response: Response
 @router.post(
     "/auth/residents/code",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=problems(422, 429),
+    responses=problems(422, 429, 503),
     summary="Send a one-time sign-in code to a resident's phone",
 )
-def request_resident_code(body: PhoneCodeRequest, session: SessionDep) -> dict[str, str]:
-    identity.request_login_code(session, phone=body.phone)
+def request_resident_code(
+    body: PhoneCodeRequest, request: Request, session: SessionDep
+) -> dict[str, str]:
+    identity.request_login_code(session, phone=body.phone, ip=client_ip(request))
     return {"status": "sent"}
 
 
 @router.post(
     "/auth/residents/session",
     response_model=SessionStarted,
-    responses=problems(401, 422),
+    responses=problems(401, 422, 429),
     summary="Sign a resident in with phone and one-time code (sets the session cookie)",
 )
-def resident_login(body: PhoneCodeLogin, response: Response, session: SessionDep) -> Any:
-    resident = identity.verify_login_code(session, phone=body.phone, code=body.code)
+def resident_login(
+    body: PhoneCodeLogin, request: Request, response: Response, session: SessionDep
+) -> Any:
+    resident = identity.verify_login_code(
+        session, phone=body.phone, code=body.code, ip=client_ip(request)
+    )
     started = identity.start_web_session(session, resident=resident)
     set_session_cookie(response, started.key)
     return SessionStarted(id=resident.id, kind="resident", csrf_token=started.record.csrf_token)

@@ -11,14 +11,13 @@ import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from tanhui import audit, pii
+from tanhui import audit, pii, throttle
 from tanhui.crypto import random_token, token_hash
 from tanhui.db import utcnow
 from tanhui.errors import Conflict, InvalidInput, NotFound, RateLimited, Unauthorized
@@ -70,7 +69,7 @@ class InvalidCode(Unauthorized):
 
 
 def normalise_email(email: str) -> str:
-    value = (email or "").strip().lower()
+    value = pii.fold(email).strip().lower()
     if "@" not in value or value.startswith("@") or value.endswith("@") or len(value) > 320:
         raise InvalidInput(
             N_("{email} is not a valid email address."),
@@ -198,32 +197,30 @@ def find_user_by_email(session: Session, email: str) -> User | None:
     return session.exec(select(User).where(col(User.email) == normalise_email(email))).one_or_none()
 
 
-def _recent_failures(session: Session, column: str, value: str, since: datetime) -> int:
-    column_attr = col(getattr(LoginAttempt, column))
-    count = session.exec(
-        select(func.count())
-        .select_from(LoginAttempt)
-        .where(column_attr == value)
-        .where(col(LoginAttempt.succeeded).is_(False))
-        .where(col(LoginAttempt.attempted_at) >= since)
-    ).one()
-    return int(count)
+def _login_limits() -> tuple[throttle.Limit, throttle.Limit]:
+    settings = get_settings()
+    window = timedelta(seconds=settings.login_window_s)
+    return (
+        throttle.Limit("login.account", settings.login_max_failures_per_account, window),
+        throttle.Limit("login.address", settings.login_max_failures_per_ip, window),
+    )
 
 
 def authenticate(session: Session, *, email: str, password: str, ip: str) -> User:
-    """Check a password sign-in, counting failures per account and per IP.
+    """Check a password sign-in, counting failures per account and per client address.
 
-    Raises :class:`LoginRateLimited` before even looking at the password once either limit is
-    reached, so a locked-out attacker learns nothing more.
+    Both counters are locked before the password is looked at and counted in the same
+    transaction, so parallel attempts are judged one after the other: once either limit is
+    reached :class:`LoginRateLimited` is raised without checking the password, and a
+    locked-out attacker learns nothing more.
     """
     settings = get_settings()
-    account = (email or "").strip().lower()
-    since = utcnow() - timedelta(seconds=settings.login_window_s)
-    if (
-        _recent_failures(session, "account", account, since)
-        >= settings.login_max_failures_per_account
-        or _recent_failures(session, "ip", ip, since) >= settings.login_max_failures_per_ip
-    ):
+    account = pii.fold(email).strip().lower()
+    per_account, per_address = _login_limits()
+    counters = throttle.hold(
+        session, (per_account, account), (per_address, throttle.client_address(ip))
+    )
+    if throttle.exhausted(counters) is not None:
         raise LoginRateLimited(
             N_("Too many failed sign-ins; try again in {minutes} minutes."),
             minutes=settings.login_window_s // 60,
@@ -236,7 +233,9 @@ def authenticate(session: Session, *, email: str, password: str, ip: str) -> Use
     except (VerificationError, InvalidHashError):
         ok = False
     ok = ok and user is not None and user.is_active
-    session.add(LoginAttempt(account=account, ip=ip, succeeded=ok))
+    session.add(LoginAttempt(account=account[:320], ip=ip[:64], succeeded=ok))
+    if not ok:
+        throttle.count(session, *counters)
     session.flush()
     if not ok or user is None:
         raise InvalidCredentials()
@@ -436,29 +435,44 @@ def _code_hash(phone_index: str, code: str) -> str:
     return hmac.new(key, f"{phone_index}:{code}".encode(), "sha256").hexdigest()
 
 
-def request_login_code(session: Session, *, phone: str) -> None:
+OTP_PER_ADDRESS_WINDOW = timedelta(hours=1)
+
+
+def request_login_code(session: Session, *, phone: str, ip: str) -> None:
     """Send a one-time sign-in code by SMS, whether or not the phone belongs to a resident.
 
     A first sign-in creates the resident once the code is verified, so the answer never reveals
-    who is registered. Limited to one code a minute and a few a day per phone.
+    who is registered. Limited to one code a minute and a few a day per phone, and a few an hour
+    per client address; the counters are locked and counted in this transaction, before the
+    message goes out, so parallel requests send exactly what the limits allow.
     """
     settings = get_settings()
     normalised = pii.normalise_phone(phone)
     index = pii.blind_index(normalised, context=pii.PHONE)
-    now = utcnow()
-    recent = session.exec(
-        select(OneTimeCode.created_at)
-        .where(col(OneTimeCode.phone_index) == index)
-        .where(col(OneTimeCode.created_at) >= now - timedelta(days=1))
-        .order_by(col(OneTimeCode.created_at).desc())
-    ).all()
-    if recent and recent[0] > now - OTP_MIN_INTERVAL:
+    minute, day, address = throttle.hold(
+        session,
+        (throttle.Limit("otp.phone.minute", 1, OTP_MIN_INTERVAL), normalised),
+        (throttle.Limit("otp.phone.day", OTP_MAX_PER_DAY, timedelta(days=1)), normalised),
+        (
+            throttle.Limit(
+                "otp.address", settings.otp_max_sends_per_address, OTP_PER_ADDRESS_WINDOW
+            ),
+            throttle.client_address(ip),
+        ),
+    )
+    if minute.exhausted:
         raise RateLimited(
             N_("A code was sent less than a minute ago; please wait."),
-            retry_after=int(OTP_MIN_INTERVAL.total_seconds()),
+            retry_after=minute.retry_after_s,
         )
-    if len(recent) >= OTP_MAX_PER_DAY:
+    if day.exhausted:
         raise RateLimited(N_("Too many codes requested today for this phone number."))
+    if address.exhausted:
+        raise RateLimited(
+            N_("Too many codes requested from this network; try again later."),
+            retry_after=address.retry_after_s,
+        )
+    now = utcnow()
     code = "".join(secrets.choice("0123456789") for _ in range(OTP_DIGITS))
     session.add(
         OneTimeCode(
@@ -467,16 +481,37 @@ def request_login_code(session: Session, *, phone: str) -> None:
             expires_at=now + timedelta(seconds=settings.otp_ttl_s),
         )
     )
+    throttle.count(session, minute, day, address)
     session.flush()
-    sender(settings.sms_provider).send(
-        normalised, f"【碳惠】您的登录验证码为 {code}，{settings.otp_ttl_s // 60} 分钟内有效。"
-    )
+    sender(settings).send_code(normalised, code, minutes=settings.otp_ttl_s // 60)
 
 
-def verify_login_code(session: Session, *, phone: str, code: str) -> Resident:
-    """Consume a valid code and return the resident (created on first sign-in)."""
+def verify_login_code(session: Session, *, phone: str, code: str, ip: str) -> Resident:
+    """Consume a valid code and return the resident (created on first sign-in).
+
+    Wrong codes are counted on the code (a few tries each) and per client address (so that one
+    client cannot try a code or two on each of many phones), both under a row lock taken before
+    the code is compared.
+    """
+    settings = get_settings()
     normalised = pii.normalise_phone(phone)
     index = pii.blind_index(normalised, context=pii.PHONE)
+    (address,) = throttle.hold(
+        session,
+        (
+            throttle.Limit(
+                "otp.verify.address",
+                settings.otp_max_failures_per_address,
+                timedelta(seconds=settings.login_window_s),
+            ),
+            throttle.client_address(ip),
+        ),
+    )
+    if address.exhausted:
+        raise RateLimited(
+            N_("Too many wrong codes from this network; try again later."),
+            retry_after=address.retry_after_s,
+        )
     now = utcnow()
     pending = session.exec(
         select(OneTimeCode)
@@ -488,10 +523,13 @@ def verify_login_code(session: Session, *, phone: str, code: str) -> Resident:
         .with_for_update()
     ).one_or_none()
     if pending is None or pending.attempts >= OTP_MAX_ATTEMPTS:
+        throttle.count(session, address)
+        session.flush()
         raise InvalidCode()
-    if not hmac.compare_digest(pending.code_hash, _code_hash(index, (code or "").strip())):
+    if not hmac.compare_digest(pending.code_hash, _code_hash(index, pii.fold(code).strip())):
         pending.attempts += 1
         session.add(pending)
+        throttle.count(session, address)
         session.flush()
         raise InvalidCode(
             N_("The code is wrong; {left} attempts left."),

@@ -130,6 +130,20 @@ class LoginAttempt(SQLModel, table=True):
     attempted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+class Throttle(SQLModel, table=True):
+    """A rate-limit counter: how often ``key`` did ``scope`` in the window that began at
+    ``window_started_at``. One row per (scope, key), locked by the check that reads it, so that
+    concurrent attempts are counted one after the other (see :mod:`tanhui.throttle`). ``key`` is
+    a keyed hash of the identifier (phone, email, address), never the identifier itself."""
+
+    __tablename__ = "auth_throttle"
+
+    scope: str = Field(sa_type=String(40), primary_key=True)
+    key: str = Field(sa_type=String(64), primary_key=True)
+    window_started_at: datetime = Field(sa_type=UTCDateTime)
+    count: int = 0
+
+
 class OneTimeCode(SQLModel, table=True):
     """A resident's sign-in code: stored as a keyed hash, short-lived, few tries."""
 

@@ -7,6 +7,7 @@ as the same phone number, which key seals which column) live in one place.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -15,9 +16,9 @@ from tanhui.errors import InvalidInput
 from tanhui.i18n import N_
 from tanhui.settings import get_settings
 
-_CN_MOBILE = re.compile(r"^1[3-9]\d{9}$")
-_E164 = re.compile(r"^\+[1-9]\d{7,14}$")
-_NATIONAL_ID = re.compile(r"^\d{17}[\dX]$")
+_CN_MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
+_E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
+_NATIONAL_ID = re.compile(r"^[0-9]{17}[0-9X]$")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 
@@ -31,9 +32,21 @@ def protector() -> DataProtector:
     return _protector_for(get_settings().data_key_bytes)
 
 
+def fold(raw: str) -> str:
+    """NFKC, and every decimal digit of any script as its ASCII digit: what a person typed with
+    a full-width (１３９) or another script's digits names the same thing as the ASCII form.
+    Identifiers go through this before any lookup, blind index or rate limit."""
+    text = unicodedata.normalize("NFKC", raw or "")
+    return "".join(
+        str(unicodedata.decimal(character)) if character.isdecimal() else character
+        for character in text
+    )
+
+
 def normalise_phone(raw: str) -> str:
-    """``+86`` and 11 digits for mainland mobiles, E.164 otherwise; spaces and dashes ignored."""
-    digits = re.sub(r"[\s\-()]", "", raw or "")
+    """``+86`` and 11 digits for mainland mobiles, E.164 otherwise; spaces and dashes ignored;
+    full-width and other scripts' digits read as ASCII (:func:`fold`)."""
+    digits = re.sub(r"[\s\-()]", "", fold(raw))
     if digits.startswith("0086"):
         digits = "+86" + digits[4:]
     if digits.startswith("+86"):
@@ -51,7 +64,7 @@ def normalise_phone(raw: str) -> str:
 
 def normalise_national_id(raw: str) -> str:
     """An 18-character resident identity number (GB 11643-1999) with a valid check digit."""
-    value = (raw or "").strip().upper()
+    value = fold(raw).strip().upper()
     if not _NATIONAL_ID.match(value):
         raise InvalidInput(
             N_("The national id number must have 18 characters."),

@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PLACEHOLDER_MARKERS = ("change", "placeholder", "example", "secret", "xxx", "todo", "dummy")
 MIN_SECRET_KEY_LENGTH = 32
 DATA_KEY_BYTES = 32
 SECRETS_FILE_NAME = "secrets.env"
+SMS_PROVIDERS = ("log", "aliyun")
 
 
 class Environment(StrEnum):
@@ -67,8 +68,20 @@ class Settings(BaseSettings):
     login_max_failures_per_ip: int = Field(default=20, gt=0)
     login_window_s: int = Field(default=15 * 60, gt=0)
     otp_ttl_s: int = Field(default=300, gt=0)
+    # Sign-in codes sent to any phone from one client address (IPv6: one /64) per hour, and
+    # wrong codes tried from one address per login window.
+    otp_max_sends_per_address: int = Field(default=30, gt=0)
+    otp_max_failures_per_address: int = Field(default=20, gt=0)
     db_pool_size: int = Field(default=10, gt=0)
+    # Text messages: ``log`` (development only: codes on the console) or ``aliyun`` (Alibaba
+    # Cloud SMS, with the AccessKey pair, the approved signature name and the code template
+    # whose variable is ``${code}``).
     sms_provider: str = "log"
+    sms_access_key_id: str | None = None
+    sms_access_key_secret: SecretStr | None = None
+    sms_sign_name: str = "碳惠"
+    sms_template_code: str = ""
+    sms_endpoint: str = "https://dysmsapi.aliyuncs.com/"
     audit_checkpoint_every: int = Field(default=100, gt=0)
     # How long a household's statement link (``/h/{token}``, sent by SMS) stays valid.
     household_link_days: int = Field(default=180, gt=0)
@@ -84,6 +97,31 @@ class Settings(BaseSettings):
         if value.startswith(("postgresql+psycopg://", "sqlite://")):
             return value
         raise ValueError("must start with sqlite:/// or postgresql://")
+
+    @field_validator("sms_provider")
+    @classmethod
+    def _check_sms_provider(cls, value: str) -> str:
+        provider = value.strip().lower()
+        if provider not in SMS_PROVIDERS:
+            raise ValueError(f"must be one of {', '.join(SMS_PROVIDERS)}")
+        return provider
+
+    @model_validator(mode="after")
+    def _check_sms_credentials(self) -> Settings:
+        if self.sms_provider == "aliyun":
+            missing = [
+                name
+                for name, value in (
+                    ("TANHUI_SMS_ACCESS_KEY_ID", self.sms_access_key_id),
+                    ("TANHUI_SMS_ACCESS_KEY_SECRET", self.sms_access_key_secret),
+                    ("TANHUI_SMS_TEMPLATE_CODE", self.sms_template_code),
+                    ("TANHUI_SMS_SIGN_NAME", self.sms_sign_name),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError("the aliyun SMS provider needs " + ", ".join(missing))
+        return self
 
     @field_validator("mrv_scheduler", mode="before")
     @classmethod
@@ -198,6 +236,15 @@ def check_production(settings: Settings) -> None:
         problems.append("TANHUI_DATA_KEY looks like a placeholder (too few distinct bytes)")
     if settings.signing_key_file is None or not settings.signing_key_file.exists():
         problems.append("TANHUI_SIGNING_KEY_FILE must point to an existing Ed25519 key")
+    if settings.sms_provider == "log":
+        problems.append(
+            "TANHUI_SMS_PROVIDER=log writes sign-in codes to the log; set it to aliyun"
+            " with its TANHUI_SMS_ACCESS_KEY_ID and TANHUI_SMS_ACCESS_KEY_SECRET"
+        )
+    elif settings.sms_access_key_secret is not None and _looks_like_placeholder(
+        settings.sms_access_key_secret.get_secret_value()
+    ):
+        problems.append("TANHUI_SMS_ACCESS_KEY_SECRET looks like a placeholder")
     if settings.stripe_secret_key is not None and settings.stripe_webhook_secret is None:
         problems.append("TANHUI_STRIPE_WEBHOOK_SECRET is required with TANHUI_STRIPE_SECRET_KEY")
     if problems:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
@@ -23,6 +23,7 @@ from market.rewards.service import catalogue, offsets, qr, redemptions
 from market.service import rewards_fund
 from mrv.inclusive import SCENARIO_LABELS, SPECS, UNIT_LABELS, Scenario, Unit
 from registry.inclusion.service import pooling, receipts, residents
+from tanhui.api import client_ip
 from tanhui.auth import OptionalPrincipal, Principal, SessionDep
 from tanhui.errors import DomainError
 from tanhui.i18n import N_
@@ -257,15 +258,36 @@ def cancel_voucher(
     return RedirectResponse(f"/app/vouchers/{redemption_id}", status_code=303)
 
 
+def _card_context(
+    resident: Resident, *, number: str = "", issuer: str = "", attestation: str = ""
+) -> dict[str, Any]:
+    proof = {"number": number, "issuer": issuer, "attestation": attestation}
+    return {
+        "masked": residents.masked_citizen_card(resident),
+        "proof": proof if all(proof.values()) else None,
+        "errors": {},
+        "saved": False,
+    }
+
+
 @router.get("/card", response_class=HTMLResponse)
-def card_page(request: Request, principal: OptionalPrincipal, session: SessionDep) -> Response:
+def card_page(
+    request: Request,
+    principal: OptionalPrincipal,
+    session: SessionDep,
+    number: Annotated[str, Query(max_length=40)] = "",
+    issuer: Annotated[str, Query(max_length=40)] = "",
+    attestation: Annotated[str, Query(max_length=2_000)] = "",
+) -> Response:
+    """The card page; the issuer's app sends the resident here with the card number and its
+    signed attestation, to confirm the link."""
     resident = _resident(principal)
     if resident is None:
         return _to_sign_in()
     return render(
         request,
         "app/points/card.html",
-        {"masked": residents.masked_citizen_card(resident), "errors": {}, "saved": False},
+        _card_context(resident, number=number, issuer=issuer, attestation=attestation),
         principal=principal,
     )
 
@@ -276,6 +298,8 @@ def link_card(
     principal: OptionalPrincipal,
     session: SessionDep,
     number: Annotated[str, Form(max_length=40)] = "",
+    issuer: Annotated[str, Form(max_length=40)] = "",
+    attestation: Annotated[str, Form(max_length=2_000)] = "",
     action: Annotated[str, Form(max_length=10)] = "link",
 ) -> Response:
     resident = _resident(principal)
@@ -285,24 +309,28 @@ def link_card(
         if action == "unlink":
             residents.unlink_citizen_card(session, resident, actor=principal.actor)
         else:
-            residents.link_citizen_card(session, resident, number, actor=principal.actor)
+            residents.link_citizen_card(
+                session,
+                resident,
+                number,
+                issuer=issuer,
+                attestation=attestation,
+                ip=client_ip(request),
+                actor=principal.actor,
+            )
     except DomainError as error:
         errors = refusal_errors(session, request, principal, error)  # before reading the card
         return render(
             request,
             "app/points/card.html",
-            {
-                "masked": residents.masked_citizen_card(resident),
-                "errors": errors,
-                "saved": False,
-            },
+            {**_card_context(resident), "errors": errors},
             principal=principal,
             status_code=error.status,
         )
     return render(
         request,
         "app/points/card.html",
-        {"masked": residents.masked_citizen_card(resident), "errors": {}, "saved": True},
+        {**_card_context(resident), "saved": True},
         principal=principal,
     )
 

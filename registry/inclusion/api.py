@@ -49,7 +49,7 @@ from registry.inclusion.service import (
     receipts,
     residents,
 )
-from tanhui.api import problems
+from tanhui.api import client_ip, problems
 from tanhui.auth import (
     CurrentPrincipal,
     CurrentResident,
@@ -225,12 +225,22 @@ def get_receipt(receipt_id: uuid.UUID, principal: CurrentPrincipal, session: Ses
 @router.put(
     "/me/citizen-card",
     response_model=ResidentBalances,
-    responses=problems(401, 403, 409, 422),
-    summary="Link the signed-in resident's citizen card (partners may then report by card)",
+    responses=problems(401, 403, 422, 429),
+    summary="Link the signed-in resident's citizen card on its issuer's attestation",
 )
-def link_card(body: CitizenCardLink, principal: CurrentResident, session: SessionDep) -> Any:
+def link_card(
+    body: CitizenCardLink, request: Request, principal: CurrentResident, session: SessionDep
+) -> Any:
     assert principal.resident is not None
-    residents.link_citizen_card(session, principal.resident, body.number, actor=principal.actor)
+    residents.link_citizen_card(
+        session,
+        principal.resident,
+        body.number,
+        issuer=body.issuer,
+        attestation=body.attestation,
+        ip=client_ip(request),
+        actor=principal.actor,
+    )
     return resident_balances(principal.resident.id, principal, session)
 
 
@@ -342,6 +352,7 @@ def partner_public(session: Session, partner: InclusionPartner) -> PartnerPublic
         name=organisation.name,
         scenarios=partner.scenario_list,
         active=partner.active,
+        issues_citizen_cards=partner.issues_citizen_cards,
         created_at=partner.created_at,
         keys=[key_public(key) for key in partners.keys_of(session, partner.id)],
     )
@@ -395,7 +406,7 @@ def get_partner(partner_id: uuid.UUID, principal: CurrentUser, session: SessionD
     "/partners/{partner_id}",
     response_model=PartnerPublic,
     responses=problems(401, 403, 404, 422),
-    summary="Change a partner's scenarios or suspend it (platform admin)",
+    summary="Change a partner's scenarios, suspend it, or make it a citizen-card issuer (admin)",
 )
 def update_partner(
     partner_id: uuid.UUID, body: PartnerUpdate, admin: PlatformAdmin, session: SessionDep
@@ -405,6 +416,7 @@ def update_partner(
         partners.get_partner(session, partner_id),
         scenarios=body.scenarios,
         active=body.active,
+        issues_citizen_cards=body.issues_citizen_cards,
         actor=admin.actor,
     )
     return partner_public(session, partner)

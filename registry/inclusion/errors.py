@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from tanhui.errors import Conflict, DomainError, InvalidInput, NotFound, Unauthorized
+from tanhui.errors import (
+    Conflict,
+    DomainError,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+)
 from tanhui.i18n import N_
 
 
@@ -85,10 +92,21 @@ class UnknownReceipt(InclusionError, NotFound):
     title = N_("Unknown carbon receipt")
 
 
-class CitizenCardTaken(InclusionError, Conflict):
-    code = "points/citizen-card-taken"
-    status = 409
-    title = N_("This citizen card is linked to another resident")
+class CitizenCardNotProven(InclusionError, InvalidInput):
+    """The card issuer's attestation is missing, wrong, expired, for another phone or from a
+    partner that issues no cards: one answer for all, which says nothing about whether (or by
+    whom) the card is linked."""
+
+    code = "points/citizen-card-not-proven"
+    status = 422
+    title = N_("The card issuer's proof is missing, wrong or expired")
+    keeps_changes = True  # the attempt counts towards the limit
+
+
+class CitizenCardRateLimited(InclusionError, RateLimited):
+    code = "points/citizen-card-too-many-attempts"
+    status = 429
+    title = N_("Too many attempts to link a citizen card")
 
 
 class InvalidCitizenCard(InclusionError, InvalidInput):

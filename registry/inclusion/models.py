@@ -41,6 +41,8 @@ class InclusionPartner(SQLModel, table=True):
     organisation_id: uuid.UUID = Field(foreign_key="organisation.id", unique=True)
     scenarios: str = Field(sa_type=String(400), description="comma-separated scenario names")
     active: bool = True
+    # A citizen-card issuer (市民卡公司): its signed attestation proves who holds a card.
+    issues_citizen_cards: bool = False
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
     @property

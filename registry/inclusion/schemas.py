@@ -101,6 +101,7 @@ class PartnerPublic(BaseModel):
     name: str
     scenarios: list[str]
     active: bool
+    issues_citizen_cards: bool
     created_at: datetime
     keys: list[PartnerKeyPublic]
 
@@ -125,6 +126,7 @@ class PartnerKeyCreated(BaseModel):
 class PartnerUpdate(BaseModel):
     scenarios: list[str] | None = Field(default=None, min_length=1, max_length=20)
     active: bool | None = None
+    issues_citizen_cards: bool | None = None
 
 
 # --- residents -----------------------------------------------------------------------------
@@ -174,7 +176,16 @@ class ReceiptPage(BaseModel):
 
 
 class CitizenCardLink(BaseModel):
+    """A card and its issuer's proof that its holder is the signed-in resident's phone: the
+    issuer's app hands these over (see ``card_statement`` for what it signs)."""
+
     number: str = Field(min_length=1, max_length=40)
+    issuer: str = Field(min_length=1, max_length=40, description="the issuing partner's id")
+    attestation: str = Field(
+        min_length=1,
+        max_length=2_000,
+        description="t=<unix seconds>,v1=<hex HMAC-SHA256> (or ed25519=) of the card statement",
+    )
 
 
 # --- methodologies -------------------------------------------------------------------------

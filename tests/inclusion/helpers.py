@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from registry.inclusion.service import partners, residents
 from registry.inclusion.service.signatures import sign
+from tanhui import identity
 from tanhui.db import utcnow
 from tanhui.models import Resident
 
@@ -30,6 +31,36 @@ def partner(
         scenarios=scenarios or ALL_SCENARIOS,
     )
     return created.partner.id, created.secret
+
+
+def card_issuer(session: Session, name: str = "") -> tuple[uuid.UUID, str]:
+    """A data partner that issues citizen cards (市民卡公司): (id, secret)."""
+    issuer_id, secret = partner(session, ["bus"], name=name)
+    partners.update_partner(
+        session, partners.get_partner(session, issuer_id), issues_citizen_cards=True, actor="test"
+    )
+    return issuer_id, secret
+
+
+def card_attestation(secret: str, number: str, phone: str, *, at: datetime | None = None) -> str:
+    """The issuer's signed statement that card ``number`` is held by ``phone`` (normalised)."""
+    moment = int((at or utcnow()).timestamp())
+    return sign(secret, residents.card_statement(number, phone), timestamp=moment)
+
+
+def link_card(session: Session, holder: Resident, number: str) -> Resident:
+    """Link ``number`` to ``holder`` with a fresh issuer's proof (through the service)."""
+    issuer_id, secret = card_issuer(session)
+    phone = identity.resident_phone(holder)
+    return residents.link_citizen_card(
+        session,
+        holder,
+        number,
+        issuer=str(issuer_id),
+        attestation=card_attestation(secret, residents.normalise_citizen_card(number), phone),
+        ip="192.0.2.1",
+        actor="test",
+    )
 
 
 def resident(session: Session, phone: str | None = None) -> Resident:

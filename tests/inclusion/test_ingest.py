@@ -7,7 +7,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
@@ -240,7 +239,7 @@ def test_participation_scenarios_earn_points_but_claim_no_grams(session: Session
 def test_citizen_card_reports_reach_the_resident(session: Session) -> None:
     station, secret = helpers.partner(session, ["recycling"])
     holder = helpers.resident(session)
-    residents.link_citizen_card(session, holder, "hz 3305 0012 3456", actor="test")
+    helpers.link_card(session, holder, "hz 3305 0012 3456")
     results = run(
         session,
         station,
@@ -266,12 +265,11 @@ def test_citizen_card_reports_reach_the_resident(session: Session) -> None:
     )
     assert results["card"] == (None, 1280, 128)
     assert results["wrong-card"][0] == "unknown_resident"
-    # A card links to one resident only.
+    # A card links to one resident only: a proven new holder takes it over.
     other = helpers.resident(session)
-    from registry.inclusion.errors import CitizenCardTaken
-
-    with pytest.raises(CitizenCardTaken):
-        residents.link_citizen_card(session, other, "HZ330500123456", actor="test")
+    helpers.link_card(session, other, "HZ330500123456")
+    session.refresh(holder)
+    assert holder.citizen_card_index is None and other.citizen_card_index is not None
 
 
 def test_receipt_links_to_its_journal_entry(session: Session) -> None:

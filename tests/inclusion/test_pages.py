@@ -145,10 +145,14 @@ def test_cancel_asks_on_a_page_not_a_popup(client: TestClient, session: Session)
 def test_citizen_card_and_pool_pages(client: TestClient, session: Session) -> None:
     helpers.resident(session, "13957400003")
     session.commit()
+    issuer_id, secret = helpers.card_issuer(session)
+    session.commit()
     csrf = _sign_in(client, "13957400003")
-    bad = client.post("/app/card", data={"csrf_token": csrf, "number": "12"})
-    assert bad.status_code == 422 and 'aria-invalid="true"' in bad.text
-    linked = client.post("/app/card", data={"csrf_token": csrf, "number": "HZ 3305 0012 3457"})
+    proof = {"issuer": str(issuer_id), "csrf_token": csrf}
+    proof["attestation"] = helpers.card_attestation(secret, "HZ330500123457", "+8613957400003")
+    bad = client.post("/app/card", data={**proof, "number": "12"})
+    assert bad.status_code == 422 and 'role="alert"' in bad.text
+    linked = client.post("/app/card", data={**proof, "number": "HZ 3305 0012 3457"})
     assert linked.status_code == 200 and "HZ**********57" in linked.text
     assert client.get("/app/pool").status_code == 200
 

@@ -173,9 +173,13 @@ def update_partner(
     *,
     scenarios: list[str] | None = None,
     active: bool | None = None,
+    issues_citizen_cards: bool | None = None,
     actor: str,
 ) -> InclusionPartner:
     changes: dict[str, object] = {}
+    if issues_citizen_cards is not None:
+        partner.issues_citizen_cards = issues_citizen_cards
+        changes["issues_citizen_cards"] = issues_citizen_cards
     if scenarios is not None:
         partner.scenarios = check_scenarios(scenarios)
         changes["scenarios"] = partner.scenarios

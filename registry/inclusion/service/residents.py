@@ -7,27 +7,34 @@ import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import func, text
 from sqlmodel import Session, col, select
 
 import wallet.service as wallet
-from registry.inclusion.errors import CitizenCardTaken, InvalidCitizenCard, UnknownResident
-from registry.inclusion.models import InclusionEvent, InclusionPoolShare
-from tanhui import audit, identity, pii
-from tanhui.db import database_kind
+from registry.inclusion.errors import (
+    CitizenCardNotProven,
+    CitizenCardRateLimited,
+    InvalidCitizenCard,
+    UnknownResident,
+)
+from registry.inclusion.models import InclusionEvent, InclusionPartner, InclusionPoolShare
+from registry.inclusion.service import partners, signatures
+from tanhui import audit, identity, pii, throttle
+from tanhui.db import database_kind, utcnow
 from tanhui.errors import DomainError
 from tanhui.i18n import N_
 from tanhui.models import Resident
 from wallet.models import Account
 
-_CARD = re.compile(r"^[0-9A-Z]{8,20}$")
+_CARD = re.compile(r"^[0-9A-Z]{8,20}$")  # ASCII only: numbers are folded first
 LOOKUP_CHUNK = 1_000
 
 
 def normalise_citizen_card(raw: str) -> str:
     """A citizen card number: 8 to 20 letters and digits; spaces and dashes ignored."""
-    value = re.sub(r"[\s\-]", "", raw or "").upper()
+    value = re.sub(r"[\s\-]", "", pii.fold(raw)).upper()
     if not _CARD.match(value):
         raise InvalidCitizenCard(
             N_("A citizen card number has 8 to 20 letters and digits."),
@@ -185,15 +192,79 @@ def get_resident(session: Session, resident_id: uuid.UUID) -> Resident:
     return resident
 
 
-def link_citizen_card(session: Session, resident: Resident, number: str, *, actor: str) -> Resident:
-    """Link a citizen card (市民卡) so that partners can report by card number."""
+CARD_PROOF_TOLERANCE_S = 15 * 60
+CARD_LINKS_PER_RESIDENT = throttle.Limit("card.link.resident", 5, timedelta(days=1))
+CARD_LINKS_PER_ADDRESS = throttle.Limit("card.link.address", 20, timedelta(hours=1))
+
+
+def card_statement(number: str, phone: str) -> bytes:
+    """What a card issuer signs to attest that the holder of card ``number`` is the person with
+    mobile ``phone`` (both normalised): signed like a partner's batch, ``t=<unix>,v1=<hex
+    HMAC-SHA256 of "{t}.{statement}">`` (or ``ed25519=``), valid for 15 minutes."""
+    return f"tanhui-citizen-card-v1\n{number}\n{phone}".encode()
+
+
+def link_citizen_card(
+    session: Session,
+    resident: Resident,
+    number: str,
+    *,
+    issuer: str,
+    attestation: str,
+    ip: str,
+    actor: str,
+) -> Resident:
+    """Link a citizen card (市民卡) so that partners can report by card number, on the card
+    issuer's attestation that its holder is this resident's phone.
+
+    Whether the card is linked to someone else changes nothing in the answer: a proven holder
+    takes the card over (the previous link ends, audited). Attempts are limited per resident and
+    per client address, counted before the proof is checked.
+    """
+    counters = throttle.hold(
+        session,
+        (CARD_LINKS_PER_RESIDENT, str(resident.id)),
+        (CARD_LINKS_PER_ADDRESS, throttle.client_address(ip)),
+    )
+    spent = throttle.exhausted(counters)
+    if spent is not None:
+        raise CitizenCardRateLimited(
+            N_("Too many attempts to link a citizen card; try again later."),
+            retry_after=spent.retry_after_s,
+        )
+    throttle.count(session, *counters)
     normalised = normalise_citizen_card(number)
+    partner = _card_issuer(session, issuer)
+    phone = identity.resident_phone(resident)
+    try:
+        signatures.verify(
+            attestation,
+            card_statement(normalised, phone),
+            partners.keys_of(session, partner.id, active_only=True) if partner else [],
+            now=utcnow(),
+            tolerance_s=CARD_PROOF_TOLERANCE_S,
+        )
+    except DomainError:
+        raise CitizenCardNotProven() from None
+    assert partner is not None  # no keys, no valid attestation
     sealed = pii.seal(normalised, context=pii.CITIZEN_CARD)
+    masked = _mask_card(normalised)
     holder = session.exec(
-        select(Resident.id).where(col(Resident.citizen_card_index) == sealed.index)
+        select(Resident).where(col(Resident.citizen_card_index) == sealed.index).with_for_update()
     ).first()
-    if holder is not None and holder != resident.id:
-        raise CitizenCardTaken()
+    if holder is not None and holder.id != resident.id:
+        holder.citizen_card_sealed = None
+        holder.citizen_card_index = None
+        session.add(holder)
+        session.flush()
+        audit.record(
+            session,
+            actor=actor,
+            action="points.citizen_card.unlinked",
+            subject_type="resident",
+            subject_id=holder.id,
+            payload={"card": masked, "reason": "proven by another holder"},
+        )
     resident.citizen_card_sealed = sealed.sealed
     resident.citizen_card_index = sealed.index
     session.add(resident)
@@ -204,9 +275,24 @@ def link_citizen_card(session: Session, resident: Resident, number: str, *, acto
         action="points.citizen_card.linked",
         subject_type="resident",
         subject_id=resident.id,
-        payload={"card": normalised[:2] + "*" * (len(normalised) - 4) + normalised[-2:]},
+        payload={"card": masked, "issuer": str(partner.id)},
     )
     return resident
+
+
+def _card_issuer(session: Session, issuer: str) -> InclusionPartner | None:
+    """The active card-issuing partner ``issuer`` names, or None (answered like a bad proof)."""
+    try:
+        partner = session.get(InclusionPartner, uuid.UUID(str(issuer).strip()))
+    except ValueError:
+        return None
+    if partner is None or not partner.active or not partner.issues_citizen_cards:
+        return None
+    return partner
+
+
+def _mask_card(number: str) -> str:
+    return number[:2] + "*" * (len(number) - 4) + number[-2:]
 
 
 def unlink_citizen_card(session: Session, resident: Resident, *, actor: str) -> Resident:
@@ -229,8 +315,7 @@ def unlink_citizen_card(session: Session, resident: Resident, *, actor: str) -> 
 def masked_citizen_card(resident: Resident) -> str | None:
     if resident.citizen_card_sealed is None:
         return None
-    number = pii.unseal(resident.citizen_card_sealed, context=pii.CITIZEN_CARD)
-    return number[:2] + "*" * (len(number) - 4) + number[-2:]
+    return _mask_card(pii.unseal(resident.citizen_card_sealed, context=pii.CITIZEN_CARD))
 
 
 @dataclass(frozen=True)

@@ -79,14 +79,19 @@ class Verified:
 
 
 def verify(
-    header: str | None, body: bytes, keys: Sequence[InclusionPartnerKey], *, now: datetime
+    header: str | None,
+    body: bytes,
+    keys: Sequence[InclusionPartnerKey],
+    *,
+    now: datetime,
+    tolerance_s: int = TOLERANCE_S,
 ) -> Verified:
     """Check the header against the partner's active keys; raise on any failure."""
     parsed = parse_header(header)
-    if abs(now.timestamp() - parsed.timestamp) > TOLERANCE_S:
+    if abs(now.timestamp() - parsed.timestamp) > tolerance_s:
         raise StaleSignature(
             N_("The signature's timestamp is more than {seconds} seconds from now."),
-            seconds=TOLERANCE_S,
+            seconds=tolerance_s,
         )
     payload = signed_payload(parsed.timestamp, body)
     signed_at = datetime.fromtimestamp(parsed.timestamp, UTC)

@@ -83,6 +83,18 @@ def db_upgrade(
     typer.echo(f"database at {revision}")
 
 
+@db_app.command("prune-limits")
+def db_prune_limits() -> None:
+    """Delete rate-limit counters whose window is over (sign-in, codes, card links)."""
+    from tanhui import throttle
+    from tanhui.db import unit_of_work
+
+    settings = settings_or_exit()
+    with unit_of_work(engine_or_exit(settings)) as session:
+        pruned = throttle.prune(session)
+    typer.echo(f"{pruned} rate-limit counters deleted")
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",

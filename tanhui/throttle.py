@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import case, update
+from sqlalchemy import case, delete, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
@@ -92,6 +92,18 @@ def count(session: Session, *counters: Counter) -> None:
             .values(values)
         )
         counter.count += 1
+
+
+LONGEST_WINDOW = timedelta(days=1)
+
+
+def prune(session: Session) -> int:
+    """Delete the counters whose window began before the longest window: they can refuse
+    nothing any more (their next check would restart them at 0). Returns how many."""
+    result = session.execute(
+        delete(Throttle).where(col(Throttle.window_started_at) < utcnow() - LONGEST_WINDOW)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _lock(session: Session, limit: Limit, key: str) -> int:

@@ -13,17 +13,20 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from tanhui import sms
+from tanhui import sms, throttle
 from tanhui.app import create_app
-from tanhui.models import OneTimeCode, Resident
+from tanhui.db import utcnow
+from tanhui.models import OneTimeCode, Resident, Throttle
 from tanhui.settings import Settings
 from tests import factories
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, run_cli
 
 PARALLEL = 40
 WRONG = "not the password 1"
@@ -229,3 +232,19 @@ def test_a_phone_typed_with_other_digits_is_the_same_resident(
     assert [str(resident.id) for resident in residents] == [signed_in.json()["id"]]
     consumed = session.exec(select(OneTimeCode).where(col(OneTimeCode.consumed_at).is_not(None)))
     assert len(consumed.all()) == 1
+
+
+def test_lapsed_counters_are_pruned_from_the_cli(session: Session, settings: Settings) -> None:
+    old = throttle.Limit("test.old", 1, timedelta(minutes=1))
+    fresh = throttle.Limit("test.fresh", 1, timedelta(minutes=1))
+    throttle.count(session, *throttle.hold(session, (old, "a"), (fresh, "b")))
+    session.execute(
+        update(Throttle)
+        .where(col(Throttle.scope) == "test.old")
+        .values(window_started_at=utcnow() - timedelta(days=2))
+    )
+    session.commit()
+    result = run_cli(settings, "db", "prune-limits")
+    assert result.returncode == 0, result.stderr
+    assert "1 rate-limit counters deleted" in result.stdout
+    assert [row.scope for row in session.exec(select(Throttle)).all()] == ["test.fresh"]

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from frontend.access import AdminFace
 from frontend.forms import refusal_errors
 from frontend.templating import render
-from tanhui import audit, identity
+from tanhui import audit, identity, numbers
 from tanhui.auth import SessionDep
 from tanhui.errors import DomainError, InvalidInput, NotFound
 from tanhui.i18n import N_
@@ -131,7 +131,7 @@ def _choice(enum: type[E], value: str, field: str) -> E:
 
 @router.get("/audit", response_class=HTMLResponse)
 def audit_log(
-    request: Request, principal: AdminFace, session: SessionDep, before: int | None = None
+    request: Request, principal: AdminFace, session: SessionDep, before: numbers.RowId | None = None
 ) -> Response:
     records = audit.list_records(session, before_seq=before, limit=AUDIT_PAGE_SIZE)
     report = audit.verify_chain(session) if before is None else None

@@ -18,6 +18,7 @@ from frontend.market_pages import LABELS, face
 from frontend.navigation import ORGANISATION_LINKS
 from frontend.templating import page_locale, render
 from market import presenters
+from market.schemas import MAX_RATE_FEN_PER_MU_YEAR
 from market.service import compensation, funds
 from registry import geo
 from registry.models import LandType, Project, ProjectStatus
@@ -112,7 +113,6 @@ async def create_case(
     judgment: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
     """Record a case; the judgment's SHA-256 is computed from the uploaded file, or typed."""
-    from frontend.market_pages import _fen
 
     form = {
         "case_number": case_number,
@@ -144,7 +144,7 @@ async def create_case(
             if required_t.strip()
             else None,
             required_amount_fen=(
-                _fen(required_amount, "required_amount") if required_amount.strip() else None
+                fields.fen(required_amount, "required_amount") if required_amount.strip() else None
             ),
         )
     except DomainError as error:
@@ -226,7 +226,6 @@ def set_standard(
     district_adcode: Annotated[str, Form(max_length=6)] = "",
     rate: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
-    from frontend.market_pages import _fen
 
     form = {"year": year, "land_type": land_type, "district_adcode": district_adcode, "rate": rate}
     try:
@@ -236,7 +235,7 @@ def set_standard(
             year=fields.whole(year, "year", minimum=1),
             land_type=land_type,
             district_adcode=district_adcode,
-            rate_fen_per_mu_year=_fen(rate, "rate"),
+            rate_fen_per_mu_year=fields.fen(rate, "rate", maximum=MAX_RATE_FEN_PER_MU_YEAR),
         )
     except DomainError as error:
         errors = refusal_errors(

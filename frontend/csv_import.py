@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from sqlmodel import Session
@@ -22,12 +22,14 @@ from sqlmodel import Session
 from registry.models import PriceRule
 from registry.service import contracts, households, parcels
 from registry.service.actors import Actor
+from tanhui import numbers
 from tanhui.errors import DomainError, InvalidInput
 from tanhui.i18n import N_, translate
 
 MAX_CSV_BYTES = 2 * 1024 * 1024
 MAX_ROWS = 5_000
 MAX_PARCEL_PAGES = 100  # parcel codes are looked up over at most 100 pages of 5,000
+MAX_YUAN = numbers.MAX_FEN // 100
 
 HOUSEHOLD_COLUMNS: dict[str, tuple[str, ...]] = {
     "name": ("name", "姓名", "户主"),
@@ -191,18 +193,20 @@ def _invalid(field: str, message: str, **params: Any) -> InvalidInput:
     return InvalidInput(message, errors=[{"field": field, "message": "invalid"}], **params)
 
 
-def _decimal(values: dict[str, str], name: str) -> Decimal:
+def _decimal(
+    values: dict[str, str], name: str, *, places: int = 6, maximum: int = 10**9
+) -> Decimal:
     try:
-        return Decimal(values.get(name, "").replace(",", ""))
-    except InvalidOperation:
-        raise _invalid(name, N_("Column {column} must be a number."), column=name) from None
+        return numbers.read_decimal(values.get(name, ""), places=places, minimum=0, maximum=maximum)
+    except numbers.NumberRefused as refused:
+        raise _invalid(name, refused.message, **refused.params) from None
 
 
 def _whole(values: dict[str, str], name: str) -> int:
-    number = _decimal(values, name)
-    if number != number.to_integral_value():
-        raise _invalid(name, N_("Column {column} must be a whole number."), column=name)
-    return int(number)
+    try:
+        return numbers.read_whole(values.get(name, ""))
+    except numbers.NumberRefused as refused:
+        raise _invalid(name, refused.message, **refused.params) from None
 
 
 def import_contracts(
@@ -235,13 +239,9 @@ def import_contracts(
             raise _invalid("price_rule", N_("The price rule is ets_indexed or fixed.")) from None
         fixed = None
         if rule == PriceRule.fixed:
-            fixed = int(
-                (_decimal(values, "fixed_price_cny_per_t") * 100).quantize(
-                    Decimal(1), rounding=ROUND_HALF_UP
-                )
-            )
+            fixed = int(_decimal(values, "fixed_price_cny_per_t", places=2, maximum=MAX_YUAN) * 100)
         rate = _decimal(values, "rate_t_per_mu_year") * 1_000_000
-        share = _decimal(values, "household_share_pct") * 100
+        share = _decimal(values, "household_share_pct", places=2, maximum=100) * 100
         if rate != rate.to_integral_value() or share != share.to_integral_value():
             raise _invalid(
                 "rate_t_per_mu_year",

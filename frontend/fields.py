@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
 from typing import TypeVar
 
+from tanhui import numbers
 from tanhui.errors import InvalidInput
 from tanhui.i18n import N_
 
@@ -29,30 +29,25 @@ def optional_date(value: str, field: str) -> date | None:
     return required_date(value, field) if value.strip() else None
 
 
-def whole(value: str, field: str, *, minimum: int | None = None) -> int:
+def whole(
+    value: str, field: str, *, minimum: int | None = None, maximum: int = numbers.INT4_MAX
+) -> int:
+    """A whole number as typed (full-width digits too), bounded by its column (INTEGER unless
+    ``maximum`` says otherwise)."""
     try:
-        number = int(value.strip().replace(",", ""))
-    except ValueError:
-        raise invalid(field, N_("Enter a whole number.")) from None
-    if minimum is not None and number < minimum:
-        raise invalid(field, N_("Enter a number of at least {minimum}."), minimum=minimum)
-    return number
+        return numbers.read_whole(
+            value, minimum=-numbers.INT4_MAX if minimum is None else minimum, maximum=maximum
+        )
+    except numbers.NumberRefused as refused:
+        raise invalid(field, refused.message, **refused.params) from None
 
 
-MAX_YUAN = Decimal(10**13)  # 10**15 fen: far above any real amount, far below 64 bits
-
-
-def fen(value: str, field: str) -> int:
-    """Yuan as typed (``371900`` or ``371,900.50``) → integer fen."""
+def fen(value: str, field: str, *, maximum: int = numbers.MAX_FEN) -> int:
+    """Yuan as typed (``371900``, ``371,900.50``, ``¥73.41``) → positive integer fen."""
     try:
-        amount = Decimal(value.strip().replace(",", "").replace("¥", ""))
-    except InvalidOperation:
-        raise invalid(field, N_("Enter an amount in yuan, e.g. 371900.00.")) from None
-    if not amount.is_finite() or amount > MAX_YUAN:  # "NaN", "Infinity", "1e30"
-        raise invalid(field, N_("Enter an amount in yuan, e.g. 371900.00."))
-    if amount <= 0 or amount.as_tuple().exponent < -2:  # type: ignore[operator]
-        raise invalid(field, N_("Enter a positive amount with at most two decimals."))
-    return int((amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+        return numbers.read_yuan(value, maximum_fen=maximum)
+    except numbers.NumberRefused as refused:
+        raise invalid(field, refused.message, **refused.params) from None
 
 
 def identifier(value: str, field: str) -> uuid.UUID:

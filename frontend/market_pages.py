@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -27,6 +26,7 @@ from frontend.templating import DISPLAY_TZ, page_locale, render
 from market import presenters
 from market.models import Provider
 from market.payments.bank_transfer import platform_account
+from market.schemas import MAX_PRICE_FEN_PER_T
 from market.service import bank, compensation, funds, listings, orders, payments, price_index
 from market.service import statements as statement_service
 from registry import geo
@@ -138,23 +138,6 @@ def _context(**values: Any) -> dict[str, Any]:
     return {"labels": LABELS, **values}
 
 
-def _fen(value: str, field: str) -> int:
-    """Yuan as typed (``73.41``, ``1,000``) → fen; at most two decimals."""
-    try:
-        amount = Decimal(value.strip().replace(",", "").replace("¥", ""))
-    except InvalidOperation:
-        raise InvalidInput(
-            N_("Enter an amount in yuan, e.g. 73.41."),
-            errors=[{"field": field, "message": "invalid"}],
-        ) from None
-    if not amount.is_finite() or amount <= 0 or amount.as_tuple().exponent < -2:  # type: ignore[operator]
-        raise InvalidInput(
-            N_("Enter a positive amount with at most two decimals."),
-            errors=[{"field": field, "message": "invalid"}],
-        )
-    return int((amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-
-
 def _end_of_day(value: str) -> datetime:
     """The last day of a sale (``YYYY-MM-DD``) → the moment it ends: midnight after it in
     Asia/Shanghai."""
@@ -229,8 +212,8 @@ def browse(
             credit_type=type or None,
             district_adcode=district or None,
             vintage=fields.whole(vintage, "vintage", minimum=1) if vintage.strip() else None,
-            min_price_fen=_fen(min_price, "min_price") if min_price.strip() else None,
-            max_price_fen=_fen(max_price, "max_price") if max_price.strip() else None,
+            min_price_fen=fields.fen(min_price, "min_price") if min_price.strip() else None,
+            max_price_fen=fields.fen(max_price, "max_price") if max_price.strip() else None,
             limit=100,
         )
     except DomainError as error:
@@ -698,7 +681,7 @@ def create_listing(
             actor=actor_of(principal),
             batch_id=fields.identifier(batch_id, "batch_id"),
             quantity_t=fields.whole(quantity_t, "quantity_t", minimum=1),
-            price_fen_per_t=_fen(price, "price"),
+            price_fen_per_t=fields.fen(price, "price", maximum=MAX_PRICE_FEN_PER_T),
             min_order_t=fields.whole(min_order_t or "1", "min_order_t", minimum=1),
             ends_at=_end_of_day(ends_on) if ends_on.strip() else None,
         )
@@ -808,7 +791,7 @@ def confirm_transfer(
             session,
             actor=actor_of(principal),
             reference=reference,
-            amount_fen=_fen(amount, "amount"),
+            amount_fen=fields.fen(amount, "amount"),
             bank_reference=bank_reference,
         )
     except DomainError as error:
@@ -839,7 +822,7 @@ def fund_deposit(
             session,
             actor=actor_of(principal),
             fund_id=fields.identifier(fund_id, "fund_id"),
-            amount_fen=_fen(deposit_amount, "deposit_amount"),
+            amount_fen=fields.fen(deposit_amount, "deposit_amount"),
             bank_reference=deposit_reference,
         )
     except DomainError as error:

@@ -11,17 +11,20 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
+from frontend import fields
 from frontend.forms import errors_by_field, refusal_errors
 from frontend.navigation import ORGANISATION_LINKS
 from frontend.points_pages import COMMON
 from frontend.templating import page_locale, render
 from market.rewards.models import RewardKind
+from market.rewards.schemas import MAX_STOCK
 from market.rewards.service import catalogue, redemptions
 from market.service import rewards_fund
+from tanhui import numbers
 from tanhui.auth import MissingPermission, OptionalPrincipal, Principal, SessionDep
 from tanhui.errors import DomainError, InvalidInput
 from tanhui.i18n import N_
@@ -117,7 +120,7 @@ def merchant_home(
     request: Request,
     principal: OptionalPrincipal,
     session: SessionDep,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: numbers.RowId | None = None,
 ) -> Response:
     checked = _merchant(request, principal)
     if isinstance(checked, Response):
@@ -237,9 +240,9 @@ def offer_reward(
             kind=_kind_of(kind),
             title=title,
             description=description,
-            points_price=_number(points_price, "points_price"),
-            stock=_number(stock, "stock") if stock.strip() else None,
-            valid_days=_number(valid_days, "valid_days"),
+            points_price=fields.whole(points_price, "points_price"),
+            stock=fields.whole(stock, "stock", maximum=MAX_STOCK) if stock.strip() else None,
+            valid_days=fields.whole(valid_days, "valid_days"),
             actor=checked.actor,
         )
     except DomainError as error:
@@ -266,14 +269,3 @@ def _kind_of(value: str) -> RewardKind:
             errors=[{"field": "kind", "message": "invalid"}],
         )
     return kind
-
-
-def _number(value: str, field: str) -> int:
-    try:
-        return int(value.strip())
-    except ValueError:
-        raise InvalidInput(
-            N_("{field} must be a whole number."),
-            field=field,
-            errors=[{"field": field, "message": "a whole number"}],
-        ) from None

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session
 
+from frontend import fields
 from frontend.forms import refusal_errors
 from frontend.navigation import ADMIN_LINKS
 from frontend.points_pages import COMMON
@@ -22,7 +23,9 @@ from market.service import rewards_fund
 from market.service.common import month_span
 from mrv.inclusive import SPECS
 from registry.inclusion.models import PartnerKeyKind
+from registry.inclusion.schemas import MAX_FACTOR
 from registry.inclusion.service import methodologies, partners, pooling
+from tanhui import numbers
 from tanhui.auth import PlatformAdmin, SessionDep
 from tanhui.errors import DomainError, InvalidInput
 from tanhui.i18n import N_
@@ -215,16 +218,9 @@ def add_version(
 
 def _decimal(value: str, field: str) -> Decimal:
     try:
-        number = Decimal(value.strip())
-    except (InvalidOperation, ValueError):
-        number = Decimal(-1)
-    if not number.is_finite() or number < 0:
-        raise InvalidInput(
-            N_("{field} must be a number of 0 or more."),
-            field=field,
-            errors=[{"field": field, "message": "a number"}],
-        )
-    return number
+        return numbers.read_decimal(value, places=6, minimum=0, maximum=MAX_FACTOR)
+    except numbers.NumberRefused as refused:
+        raise fields.invalid(field, refused.message, **refused.params) from None
 
 
 def _day(value: str) -> date:

@@ -23,6 +23,7 @@ from market.rewards.service import catalogue, offsets, qr, redemptions
 from market.service import rewards_fund
 from mrv.inclusive import SCENARIO_LABELS, SPECS, UNIT_LABELS, Scenario, Unit
 from registry.inclusion.service import pooling, receipts, residents
+from tanhui import numbers
 from tanhui.api import client_ip
 from tanhui.auth import OptionalPrincipal, Principal, SessionDep
 from tanhui.errors import DomainError
@@ -208,7 +209,7 @@ def voucher_page(
     redemption_id: uuid.UUID,
     principal: OptionalPrincipal,
     session: SessionDep,
-    cancel: int = 0,
+    cancel: Annotated[int, numbers.Bounded(0, 1)] = 0,
 ) -> Response:
     resident = _resident(principal)
     if resident is None:

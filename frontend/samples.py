@@ -9,7 +9,6 @@ villages, is away from the demo's own parcels, so the files import into the demo
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
@@ -21,6 +20,7 @@ import numpy as np
 import shapely
 
 from registry import geo
+from tanhui import spreadsheets
 from tanhui.i18n import N_
 
 ORIGIN_LON_LAT = (119.62, 30.50)  # Anji county, south of the demo villages
@@ -72,7 +72,7 @@ def parcel_code(index: int) -> str:
 
 def households_csv() -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = spreadsheets.csv_writer(buffer, lineterminator="\n")
     writer.writerow(["name", "village", "national_id", "phone", "bank_account"])
     for index, name in enumerate(HOUSEHOLDS):
         writer.writerow(
@@ -111,7 +111,7 @@ def parcels_geojson() -> str:
 
 def contracts_csv() -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = spreadsheets.csv_writer(buffer, lineterminator="\n")
     writer.writerow(
         [
             "code",

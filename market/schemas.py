@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import Annotated
 
 from pydantic import BaseModel, Field
 
 from market.models import Provider
 from registry.models import RetirementPurpose
+from tanhui import numbers
+
+MAX_LISTING_T = 10**9
+MAX_PRICE_FEN_PER_T = 10_000_000  # 100,000 yuan a tonne: prices times quantities fit BIGINT
+MAX_RATE_FEN_PER_MU_YEAR = 10**9  # rates times areas times years fit BIGINT
 
 # --- listings ------------------------------------------------------------------------------
 
 
 class ListingCreate(BaseModel):
     batch_id: uuid.UUID
-    quantity_t: int = Field(gt=0, le=10**9)
-    price_fen_per_t: int = Field(gt=0, le=10_000_000, description="CNY per tonne, in fen")
-    min_order_t: int = Field(default=1, gt=0)
+    quantity_t: int = Field(gt=0, le=MAX_LISTING_T)
+    price_fen_per_t: int = Field(gt=0, le=MAX_PRICE_FEN_PER_T, description="CNY per tonne, in fen")
+    min_order_t: Annotated[int, numbers.Bounded(1, MAX_LISTING_T)] = 1
     ends_at: datetime | None = None
     seller_id: uuid.UUID | None = Field(
         default=None, description="platform administrators list for an organisation"
@@ -170,8 +176,8 @@ class CaseCreate(BaseModel):
     defendant_id: uuid.UUID
     defendant_name: str | None = Field(default=None, max_length=200)
     project_id: uuid.UUID
-    required_t: int | None = Field(default=None, gt=0)
-    required_amount_fen: int | None = Field(default=None, gt=0)
+    required_t: numbers.Tonnes | None = None
+    required_amount_fen: numbers.Fen | None = None
     note: str = Field(default="", max_length=500)
 
 
@@ -214,7 +220,7 @@ class StandardIn(BaseModel):
     year: int = Field(ge=2000, le=2100)
     land_type: str = Field(max_length=16)
     district_adcode: str = Field(max_length=6)
-    rate_fen_per_mu_year: int = Field(gt=0)
+    rate_fen_per_mu_year: Annotated[int, numbers.Bounded(1, MAX_RATE_FEN_PER_MU_YEAR)]
 
 
 class StandardPublic(BaseModel):
@@ -229,7 +235,7 @@ class StandardPublic(BaseModel):
 
 class DepositIn(BaseModel):
     fund_id: uuid.UUID
-    amount_fen: int = Field(gt=0)
+    amount_fen: numbers.Fen
     bank_reference: str = Field(min_length=1, max_length=100)
 
 

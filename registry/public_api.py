@@ -6,7 +6,6 @@ answer CSV for ``Accept: text/csv``.
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterable, Sequence
 from typing import Annotated, Any
@@ -22,6 +21,7 @@ from registry.schemas import (
     PublicRetirementPage,
 )
 from registry.service import keys, public, retirements
+from tanhui import spreadsheets
 from tanhui.api import problems
 from tanhui.auth import SessionDep
 
@@ -41,7 +41,7 @@ def csv_response(
     header: Sequence[str], rows: Iterable[Sequence[Any]], filename: str, next_cursor: str | None
 ) -> Response:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = spreadsheets.csv_writer(buffer, lineterminator="\n")
     writer.writerow(header)
     for row in rows:
         writer.writerow(["" if value is None else value for value in row])

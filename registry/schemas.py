@@ -25,9 +25,10 @@ from registry.models import (
     ProjectType,
     RetirementPurpose,
 )
+from tanhui import numbers
 
-MAX_TONNES = 10**12  # bounds on every quantity: far above any project, far below BIGINT
-MAX_FEN = 10**15
+MAX_TONNES = numbers.MAX_TONNES
+MAX_FEN = numbers.MAX_FEN
 
 # --- households ----------------------------------------------------------------------------
 
@@ -71,7 +72,12 @@ class ParcelCreate(BaseModel):
     village: str = Field(default="", max_length=100)
     forest_right_cert: str | None = Field(default=None, max_length=64, description="林权证号")
     registered_area_mu: Decimal | None = Field(
-        default=None, gt=0, max_digits=12, decimal_places=2, description="area on the certificate"
+        default=None,
+        gt=0,
+        lt=10**10,
+        max_digits=12,
+        decimal_places=2,
+        description="area on the certificate",
     )
     holdings: list[HoldingIn] = Field(default_factory=list, max_length=100)
 
@@ -154,7 +160,9 @@ class ReasonIn(BaseModel):
 
 
 class SettleIn(BaseModel):
-    sequence: int | None = Field(default=None, ge=1, description="a period; else all due")
+    sequence: int | None = Field(
+        default=None, ge=1, le=numbers.INT4_MAX, description="a period; else all due"
+    )
     on: date | None = Field(default=None, description="settle every period begun by this day")
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
 
+from tanhui import numbers
 from wallet.service.entries import MAX_BATCH_ENTRIES, MAX_TRANSFERS_PER_ENTRY
 
 
@@ -25,7 +26,10 @@ class AccountCreate(BaseModel):
         "household:/system: prefixed owner",
     )
     floor: StrictInt | None = Field(
-        default=0, description="lowest available balance; null: unbounded (system accounts)"
+        default=0,
+        ge=-numbers.MAX_AMOUNT,
+        le=numbers.MAX_AMOUNT,
+        description="lowest available balance; null: unbounded (system accounts)",
     )
     purpose: str = Field(default="main", max_length=50)
     shards: StrictInt = Field(
@@ -67,7 +71,7 @@ class TransferIn(BaseModel):
 
     debit_account_id: uuid.UUID
     credit_account_id: uuid.UUID
-    amount: StrictInt = Field(gt=0)
+    amount: StrictInt = Field(gt=0, le=numbers.MAX_AMOUNT)
 
 
 class EntryCreate(BaseModel):
@@ -148,7 +152,7 @@ class HoldCreate(BaseModel):
 
     debit_account_id: uuid.UUID
     credit_account_id: uuid.UUID
-    amount: StrictInt = Field(gt=0)
+    amount: StrictInt = Field(gt=0, le=numbers.MAX_AMOUNT)
     expires_at: AwareDatetime
     code: str = Field(max_length=40, examples=["purchase"])
     metadata: dict[str, Any] = Field(default_factory=dict)
@@ -157,7 +161,9 @@ class HoldCreate(BaseModel):
 class HoldCapture(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    amount: StrictInt | None = Field(default=None, gt=0, description="default: all of it")
+    amount: StrictInt | None = Field(
+        default=None, gt=0, le=numbers.MAX_AMOUNT, description="default: all of it"
+    )
 
 
 class HoldPublic(BaseModel):

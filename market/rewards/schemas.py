@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
+
+from tanhui import numbers
+
+MAX_STOCK = 10**9
 
 RewardKindName = Literal["bus_coupon", "voucher", "tree", "offset"]
 
@@ -24,7 +28,9 @@ class RewardCreate(BaseModel):
         description="face value in fen; a platform voucher with one is honoured by any merchant, "
         "reimbursed from the residents' rewards fund",
     )
-    stock: int | None = Field(default=None, ge=0, description="null: unlimited")
+    stock: Annotated[int, numbers.Bounded(0, MAX_STOCK)] | None = Field(
+        default=None, description="null: unlimited"
+    )
     valid_days: int = Field(default=30, ge=1, le=366)
     offset_grams: int | None = Field(default=None, gt=0, le=1_000_000)
     offset_batch_id: uuid.UUID | None = None
@@ -35,7 +41,7 @@ class RewardCreate(BaseModel):
 
 class RewardUpdate(BaseModel):
     active: bool | None = None
-    stock: int | None = Field(default=None, ge=0)
+    stock: Annotated[int, numbers.Bounded(0, MAX_STOCK)] | None = None
 
 
 class RewardPublic(BaseModel):

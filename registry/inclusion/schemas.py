@@ -6,9 +6,13 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from tanhui import numbers
+
+MAX_FACTOR = 10**9  # grams per unit and units a day, as stored (24 characters)
 
 MAX_EVENTS_PER_BATCH = 1_000
 
@@ -224,11 +228,11 @@ class FactorVersionCreate(BaseModel):
     scenario: str = Field(max_length=32)
     variant: str = Field(default="", max_length=32)
     version: str = Field(min_length=1, max_length=16)
-    grams_per_unit: Decimal = Field(ge=0, max_digits=18)
+    grams_per_unit: Annotated[Decimal, numbers.Bounded(0, MAX_FACTOR, 6)]
     baseline: str = Field(min_length=1, max_length=500)
     source: str = Field(min_length=1, max_length=500)
     valid_from: date
-    daily_cap: Decimal = Field(gt=0, max_digits=18)
+    daily_cap: Annotated[Decimal, numbers.Bounded(0, MAX_FACTOR, 6)] = Field(gt=0)
     participation: bool = False
     bonus_points_per_unit: int = Field(default=0, ge=0, le=10_000)
     notes: str = Field(default="", max_length=500)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import uuid
@@ -14,6 +13,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from tanhui import spreadsheets
 from tanhui.errors import InvalidInput
 from tanhui.i18n import N_
 from wallet.models import JournalEntry, Layer, Posting, Side
@@ -282,7 +282,7 @@ def list_postings(
 def postings_csv(lines: Iterable[PostingLine]) -> str:
     """The lines as CSV (UTF-8, header row, amounts as integers in the asset's smallest unit)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer = spreadsheets.csv_writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for line in lines:
         writer.writerow(

@@ -208,7 +208,11 @@ def project_page(
     batches = []
     certificate_ids: list[str] = []
     for batch in issuance.batches_of_project(session, project.id):
-        located = public.locate(session, batch.serial_prefix)
+        located = public.locate(
+            session,
+            batch.serial_prefix,
+            viewer=principal.organisation.id if principal and principal.organisation else None,
+        )
         batches.append((batch, located.parts, located.truncated))
         certificate_ids += [p.certificate_id for p in located.parts if p.certificate_id]
     retired = []

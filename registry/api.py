@@ -1055,14 +1055,16 @@ def list_holdings(actor: ActorDep, session: SessionDep) -> Any:
     "/serials/{serial}",
     response_model=SerialPublic,
     responses=problems(404, 422),
-    summary="Where the tonnes of a serial are: holder, listed, pledged, retired (certificate)",
+    summary="Where the tonnes of a serial are: held, listed, pledged, retired (certificate); "
+    "the holder and the lender only on the caller's own blocks",
 )
 def locate_serial(
     serial: Annotated[str, Path(max_length=100)],
-    _principal: OptionalPrincipal,
+    principal: OptionalPrincipal,
     session: SessionDep,
 ) -> Any:
-    found = public.locate(session, serial)
+    viewer = principal.organisation.id if principal and principal.organisation else None
+    found = public.locate(session, serial, viewer=viewer)
     return SerialPublic(
         serial=found.serial,
         batch=found.batch,

@@ -341,8 +341,10 @@ class SerialPartPublic(BaseModel):
     serial: str
     quantity_t: int
     state: BlockState
-    holder: str | None
-    pledged_to: str | None
+    holder: str | None = Field(
+        description="the holding organisation: on the caller's own blocks (and the buffer pool)"
+    )
+    pledged_to: str | None = Field(description="the lender: on the caller's own blocks only")
     listing: str | None
     certificate_id: str | None
 

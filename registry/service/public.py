@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlmodel import Session, col, func, select
 
-from registry import geo
+from registry import geo, ledger
 from registry.errors import InvalidSerial, RegistryNotFound
 from registry.models import (
     Batch,
@@ -245,6 +245,8 @@ class SerialPart:
     serial: str
     quantity_t: int
     state: BlockState
+    # Who holds the block and which lender holds its pledge: shown to the holder alone (and the
+    # buffer pool, which is no one's); to everyone else ``None`` (issue 16).
     holder: str | None  # an organisation's name, "buffer pool"; never a person
     pledged_to: str | None
     listing: str | None
@@ -264,8 +266,13 @@ class SerialLocation:
     truncated: bool = False
 
 
-def locate(session: Session, serial: str) -> SerialLocation:
-    """Where the tonnes of a serial (one tonne, a block, or a whole batch) are now."""
+def locate(session: Session, serial: str, *, viewer: uuid.UUID | None = None) -> SerialLocation:
+    """Where the tonnes of a serial (one tonne, a block, or a whole batch) are now: project,
+    batch, state and certificate for anyone; the holder and the lender only on the blocks the
+    ``viewer`` organisation holds (which organisations hold how much, and which bank lends on
+    them, is theirs to tell)."""
+    own = f"org:{viewer}" if viewer is not None else None
+    buffer_pool = f"system:{ledger.BUFFER_POOL}"
     try:
         parsed = parse(serial)
     except SerialFormatError:
@@ -294,19 +301,21 @@ def locate(session: Session, serial: str) -> SerialLocation:
     truncated = len(blocks) > MAX_SERIAL_PARTS
     blocks = blocks[:MAX_SERIAL_PARTS]
     certificates = _certificates(session, [b.retirement_id for b in blocks if b.retirement_id])
-    lenders = _lenders(session, [b.pledge_id for b in blocks if b.pledge_id])
-    names: dict[str, str | None] = {}
+    lenders = _lenders(session, [b.pledge_id for b in blocks if b.pledge_id and b.holder == own])
+    names = {
+        holder: organisation_name(session, holder)
+        for holder in {own, buffer_pool} & {block.holder for block in blocks}
+        if holder is not None
+    }
     parts = []
     for block in blocks:
         a, b = max(block.first, first), min(block.last, last)
-        if block.holder not in names:
-            names[block.holder] = organisation_name(session, block.holder)
         parts.append(
             SerialPart(
                 serial=block_serial(batch.serial_prefix, a, b),
                 quantity_t=b - a + 1,
                 state=block.state,
-                holder=names[block.holder],
+                holder=names.get(block.holder),
                 pledged_to=lenders.get(block.pledge_id) if block.pledge_id else None,
                 listing=block.listing_ref if block.state == BlockState.listed else None,
                 certificate_id=(

@@ -193,7 +193,9 @@ def test_pledged_credits_cannot_move_until_released(session: Session) -> None:
         ).available
         == 0
     )
-    where = public.locate(session, f"{batch.serial_prefix}-000001")
+    where = public.locate(
+        session, f"{batch.serial_prefix}-000001", viewer=roles.coop.organisation_id
+    )
     assert where.parts[0].state == BlockState.pledged and where.parts[0].pledged_to
     with pytest.raises(PledgeConflict):  # only the lender releases
         pledges.release(session, actor=roles.coop, pledge_id=pledge.id)

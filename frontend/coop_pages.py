@@ -71,12 +71,12 @@ RASTER_LAYERS = ("index", "red", "nir", "green", "swir1", "blue", "qa", "agb", "
 MAP_PARCELS = 3_000  # parcels drawn on one map
 LIST_PARCELS = 500  # parcels listed on one page
 UPLOAD_CHUNK = 1024 * 1024
-# Request-body limits above the default (TANHUI_MAX_BODY_BYTES), by path prefix.
+# Request-body limits above the default (TANHUI_MAX_BODY_BYTES), by route.
 BODY_LIMITS: dict[str, int] = {
     "/coop/parcels/import": MAX_PARCEL_FILE_BYTES + 64 * 1024,
     "/coop/households/import": csv_import.MAX_CSV_BYTES + 64 * 1024,
     "/coop/contracts/import": csv_import.MAX_CSV_BYTES + 64 * 1024,
-    "/coop/projects/": MAX_RASTER_BYTES + MAX_CLASS_TABLE_BYTES + 64 * 1024,
+    "/coop/projects/{project_id}/mrv": MAX_RASTER_BYTES + MAX_CLASS_TABLE_BYTES + 64 * 1024,
 }
 
 

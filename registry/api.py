@@ -110,10 +110,11 @@ router = APIRouter(prefix="/registry", tags=["registry"])
 IMPORT_PATH = "/api/v1/registry/parcels/import"
 MAX_IMPORT_BYTES = 64 * 1024 * 1024
 MAX_PRICE_CSV_BYTES = 4 * 1024 * 1024
-# Request-body limits above the default (TANHUI_MAX_BODY_BYTES), by path prefix.
+# Request-body limits above the default (TANHUI_MAX_BODY_BYTES), by route.
 BODY_LIMITS: dict[str, int] = {
     IMPORT_PATH: MAX_IMPORT_BYTES + 64 * 1024,
-    "/api/v1/registry/projects/": 40 * 1024 * 1024,  # monitoring periods carry the MRV report
+    # monitoring periods carry the MRV report
+    "/api/v1/registry/projects/{project_id}/periods": 40 * 1024 * 1024,
 }
 
 

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import frontend.admin_pages
@@ -82,18 +83,22 @@ class SecurityHeaders:
 class BodyLimit:
     """Refuse request bodies over a limit with a 413 problem, before or while they are read.
 
-    The limit is ``default`` unless a path starts with one of ``overrides`` (uploads declare
-    their own, larger limits in their package's ``BODY_LIMITS``).
+    The limit is ``default`` unless the request's path is one of the route templates of
+    ``overrides`` (uploads declare their own, larger limits in their package's ``BODY_LIMITS``,
+    keyed by the route's path: ``"/coop/projects/{project_id}/mrv"``). A whole template, not a
+    prefix: under ``/coop/projects/`` only the MRV upload takes 256 MB, every other form the
+    default (issue 16: anonymous 250 MB form bodies were parsed under ``/coop/projects/*``).
+    Bodies without a ``Content-Length`` (chunked) are counted as they stream.
     """
 
     def __init__(self, app: ASGIApp, default: int, overrides: dict[str, int]) -> None:
         self.app = app
         self.default = default
-        self.overrides = sorted(overrides.items(), key=lambda item: -len(item[0]))
+        self.overrides = [(compile_path(path)[0], limit) for path, limit in overrides.items()]
 
     def limit_for(self, path: str) -> int:
-        for prefix, limit in self.overrides:
-            if path.startswith(prefix):
+        for pattern, limit in self.overrides:
+            if pattern.match(path):
                 return limit
         return self.default
 

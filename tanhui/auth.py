@@ -202,12 +202,10 @@ def _principal_for_user(
     return found[0], found[1]
 
 
-def optional_principal(
-    request: Request,
-    session: SessionDep,
-    csrf: Annotated[str | None, Depends(submitted_csrf_token)],
-) -> Principal | None:
-    """The caller if authenticated, None for anonymous; a bad bearer token is an error."""
+def authenticated_principal(request: Request, session: SessionDep) -> Principal | None:
+    """The caller if authenticated, None for anonymous; a bad bearer token is an error. The
+    CSRF token of a browser session is checked after this (:func:`optional_principal`), so
+    that nobody's form body is parsed before we know who sent it."""
     authorization = request.headers.get("authorization", "")
     if authorization:
         scheme, _, token = authorization.partition(" ")
@@ -232,10 +230,6 @@ def optional_principal(
     web_session = identity.find_web_session(session, key)
     if web_session is None:
         return None
-    if request.method not in SAFE_METHODS and not (
-        csrf and hmac.compare_digest(csrf, web_session.csrf_token)
-    ):
-        raise CsrfRejected()
     if web_session.resident_id is not None:
         resident = session.get(Resident, web_session.resident_id)
         if resident is None:
@@ -245,6 +239,20 @@ def optional_principal(
     if found is None:
         return None
     return Principal(user=found[0], organisation=found[1], web_session=web_session)
+
+
+async def optional_principal(
+    request: Request,
+    principal: Annotated[Principal | None, Depends(authenticated_principal)],
+) -> Principal | None:
+    """The authenticated caller, whose browser session's writes carry its CSRF token (read
+    from the header or, only now that the session is known, from the form)."""
+    if principal is None or principal.web_session is None or request.method in SAFE_METHODS:
+        return principal
+    csrf = await submitted_csrf_token(request)
+    if not (csrf and hmac.compare_digest(csrf, principal.web_session.csrf_token)):
+        raise CsrfRejected()
+    return principal
 
 
 OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]

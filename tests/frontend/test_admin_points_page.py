@@ -71,7 +71,7 @@ def test_factor_version_errors_are_shown_next_to_their_field(
     # in Chinese by default
     client.cookies.delete("tanhui_lang")
     refused = client.post(f"{PAGE}/methodologies", data=_version_form(csrf, daily_cap="x"))
-    assert "0" in _error_next_to(refused.text, "mv-cap")
+    assert "1234.5" in _error_next_to(refused.text, "mv-cap")
     assert re.search(r"[\u4e00-\u9fff]", _error_next_to(refused.text, "mv-cap"))
     # and a good version is added and listed
     added = client.post(f"{PAGE}/methodologies", data=_version_form(csrf))

@@ -15,7 +15,6 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-import geopandas
 import shapely
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -1068,11 +1067,7 @@ async def start_mrv(
             form=form,
             status_code=error.status,
         )
-    frame = geopandas.GeoDataFrame(
-        {"id": [parcel.code for parcel in included]},
-        geometry=[shape(json.loads(parcel.geometry_geojson)) for parcel in included],
-        crs="EPSG:4326",
-    )
+    frame = mrv_runs.parcels_frame(session, project.id)
     session.commit()  # the background thread's own transactions must see the run
     mrv_jobs.start(
         get_engine(request),

@@ -151,10 +151,7 @@ def start(
     ``parcels``: a GeoDataFrame in WGS84; ``scheduler``: a Dask scheduler address, or None to
     estimate in this process.
     """
-    params = {
-        "monitoring_period": {"start": _iso(run.period_start), "end": _iso(run.period_end)},
-        "area": {"crs": "EPSG:4549"},
-    }
+    params = mrv_runs.run_params(run)
     thread = threading.Thread(
         target=_run,
         args=(engine, run.id, run.methodology, parcels, rasters, classes, params, scheduler),

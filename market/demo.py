@@ -156,7 +156,7 @@ def seed(session: Session, progress: Progress) -> None:
         session,
         actor=seller,
         batch_id=batch.id,
-        quantity_t=3_000,
+        quantity_t=2_200,  # of its measured ~2,470 t (the 2,000 t sale below)
         price_fen_per_t=7_341,
         min_order_t=100,
     )

@@ -282,6 +282,8 @@ def _period(session: SessionDep, period: MonitoringPeriod, project: Project) -> 
         methodology_version=period.methodology_version,
         issuable_t=period.issuable_t,
         buffer_t=period.buffer_t,
+        basis=str(period.basis),
+        estimate_t=period.estimate_t,
         comments=period.comments,
         submitted_at=period.submitted_at,
         certification_message=projects.certification_message_for(project, period).decode(),

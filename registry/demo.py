@@ -12,8 +12,10 @@ sink-backed loan), the district boundaries, Xiazhu Lake's 10,000 t first deal.
 Synthetic (and said so): households and their personal data, parcel outlines (squares of the
 registered area inside the real county boundary), the other four villages' names and split of
 the area (chosen so that the five settlements, each rounded to the fen, sum to the published
-total), the ETS closes (30 days whose mean is the published 43.40), and the MRV reports (derived
-from the contract's assumed rate, not from rasters).
+total), the ETS closes (30 days whose mean is the published 43.40), and the rasters: every batch
+is issued from an MRV run the platform performs on the registered parcels over deterministic
+rasters it generates (registry.demo_rasters), so issued + buffer <= the run's conservative
+estimate holds for each, and anyone can re-run it.
 
 Idempotent: nothing happens when project AJ0001 exists.
 """
@@ -24,13 +26,14 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import shapely
 from sqlmodel import Session, col, select
 
-from registry import geo
+from registry import demo_rasters, geo
 from registry.models import (
     LandType,
     PriceRule,
@@ -38,11 +41,12 @@ from registry.models import (
     ProjectType,
     RetirementPurpose,
 )
-from registry.pricing import apportion, format_cny
+from registry.pricing import format_cny
 from registry.service import (
     contracts,
     households,
     issuance,
+    mrv_runs,
     parcels,
     pledges,
     projects,
@@ -52,6 +56,7 @@ from registry.service import (
 from registry.service.actors import Actor
 from tanhui import identity
 from tanhui.models import Organisation, OrgKind, Role
+from tanhui.settings import get_settings
 from wallet import service as wallet
 
 Progress = Callable[[str], None]
@@ -92,12 +97,16 @@ ANJI_VILLAGES: list[AnjiVillage] = [
     ),
 ]
 ANJI_TOTAL_MU = 21_392
-ANJI_REMOVALS_T = 25_028  # 21,392 mu × 0.39 t/mu/yr × 3 years
 # Which village's tonnes go where (indexes into ANJI_VILLAGES): the over-the-counter sale the
 # buyer retires, and the court's judicial restoration.
 OTC_VILLAGE, COURT_VILLAGE = 3, 2
 PARCELS_PER_VILLAGE = 6
 XIAZHU_LAKE = (120.06, 30.55)
+# The wetland's baseline: the land before restoration. A negative baseline is emissions the
+# restoration stopped. Demo assumption (verify per project): the restored parcels were drained
+# cropland on organic soil, IPCC 2013 Wetlands Supplement ch. 2 Table 2.1 (cropland, drained,
+# temperate): 7.9 tCO2-C/ha/yr = 29.0 tCO2/ha/yr emitted; rewetting stops it.
+XIAZHU_BASELINE = -7.9 * 44.0 / 12.0
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙朱胡郭何高林罗郑"
 GIVEN = ("建国", "秀英", "国强", "桂芳", "志明", "海燕", "永康", "丽华", "金根", "美珍", "伟", "芳")
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -161,44 +170,37 @@ def _ets_prices(session: Session, before: date) -> None:
     )
 
 
-def _report(
-    name: str,
+def _raster_folder() -> Path:
+    return get_settings().state_dir / "demo-rasters"
+
+
+def _projected(plots: list[Any]) -> list[Any]:
+    return list(shapely.from_wkb(np.asarray([p.geometry_wkb for p in plots], dtype=object)))
+
+
+def _measured_period(
+    session: Session,
+    coop: Actor,
+    project_id: Any,
     start: date,
     end: date,
-    removals_t: int,
-    uncertainty: float,
-    buffer_share: float,
-    note: str,
-) -> dict[str, Any]:
-    conservative = int(removals_t * (1 - uncertainty))
-    buffer = math.ceil(conservative * buffer_share)
-    return {
-        "schema": "tanhui.mrv.report/1",
-        "methodology": {"name": name, "version": "1.0", "parameters": {"demo": True}},
-        "monitoring_period": {
-            "start": start.isoformat(),
-            "end": end.isoformat(),
-            "years": round((end - start).days / 365.25, 2),
-        },
-        "parcels": [],
-        "totals": {
-            "area_ha": 0.0,
-            "removals_tco2e": float(removals_t),
-            "net_tco2e": float(removals_t),
-            "conservative_net_tco2e": float(conservative),
-            "buffer_share": buffer_share,
-            "buffer_tco2e": buffer,
-            "issuable_tco2e": conservative - buffer,
-        },
-        "provenance": {
-            "inputs": [],
-            "software": "tanhui demo",
-            "seed": 0,
-            "crs": geo.WGS84,
-            "area_crs": geo.AREA_CRS,
-            "note": note,
-        },
-    }
+    rasters: dict[str, str],
+    *,
+    classes: str | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Any:
+    """An MRV run of the platform over the project's registered parcels, submitted."""
+    run = mrv_runs.measure(
+        session,
+        actor=coop,
+        project_id=project_id,
+        period_start=start,
+        period_end=end,
+        rasters=rasters,
+        classes=classes,
+        overrides=overrides,
+    )
+    return mrv_runs.submit_run(session, actor=coop, run_id=run.id)
 
 
 def _cooperative(session: Session, name: str) -> Organisation:
@@ -228,13 +230,8 @@ def seed(session: Session, progress: Progress) -> None:
         f" {ANJI_TOTAL_MU:,} mu)"
     )
     _ets_prices(session, ANJI_START)
-    removals = apportion(
-        ANJI_REMOVALS_T,
-        {index: Fraction(village.mu) for index, village in enumerate(ANJI_VILLAGES)},
-        list(range(len(ANJI_VILLAGES))),
-    )
     batches = [
-        _anji_village(session, index, village, _acting(coop), verifier, authority, removals[index])
+        _anji_village(session, index, village, _acting(coop), verifier, authority)
         for index, (village, coop) in enumerate(zip(ANJI_VILLAGES, villages, strict=True))
     ]
     progress("  registry: Deqing Xiazhu Lake wetland")
@@ -315,7 +312,6 @@ def _anji_village(
     coop: Actor,
     verifier: Actor,
     authority: Actor,
-    removals_t: int,
 ) -> Any:
     """One village cooperative's households, parcels, contract, first settlement and project,
     certified, filed and issued; returns its batch."""
@@ -401,22 +397,9 @@ def _anji_village(
         session, actor=coop, project_id=project.id, parcel_ids=[p.id for p in plots]
     )
     projects.collect(session, actor=coop, project_id=project.id)
-    period = projects.submit_period(
-        session,
-        actor=coop,
-        project_id=project.id,
-        report=_report(
-            "bamboo-rate",
-            date(2022, 1, 1),
-            date(2024, 12, 31),
-            removals_t=removals_t,
-            uncertainty=0.08,
-            buffer_share=0.2,
-            note=(
-                f"demo: {village.mu:,} mu × 0.39 t/mu/yr × 3 years (its share of"
-                f" {ANJI_REMOVALS_T:,} t), not a raster estimate"
-            ),
-        ),
+    rasters = demo_rasters.bamboo(_raster_folder(), village.project_code, _projected(plots))
+    period = _measured_period(
+        session, coop, project.id, date(2022, 1, 1), date(2024, 12, 31), rasters
     )
     projects.certify(session, actor=verifier, period_id=period.id)
     projects.file_period(session, actor=authority, period_id=period.id)
@@ -480,19 +463,16 @@ def _xiazhu(session: Session, coop: Actor, verifier: Actor, authority: Actor) ->
         session, actor=coop, project_id=project.id, parcel_ids=[p.id for p in plots]
     )
     projects.collect(session, actor=coop, project_id=project.id)
-    period = projects.submit_period(
+    rasters, classes = demo_rasters.wetland(_raster_folder(), "DQ0001", _projected(plots))
+    period = _measured_period(
         session,
-        actor=coop,
-        project_id=project.id,
-        report=_report(
-            "wetland",
-            date(2021, 1, 1),
-            date(2021, 12, 31),
-            removals_t=17_000,
-            uncertainty=0.1,
-            buffer_share=0.15,
-            note="demo: the published capacity of about 17,000 t/yr, not a raster estimate",
-        ),
+        coop,
+        project.id,
+        date(2021, 1, 1),
+        date(2021, 12, 31),
+        rasters,
+        classes=classes,
+        overrides={"parameters": {"baseline_tco2e_per_ha_year": XIAZHU_BASELINE}},
     )
     projects.certify(session, actor=verifier, period_id=period.id)
     projects.file_period(session, actor=authority, period_id=period.id)

@@ -104,3 +104,23 @@ class LedgerUnavailable(RegistryError):
     code = "registry/ledger-unavailable"
     status = 503
     title = N_("The ledger is not available")
+
+
+class NotMeasured(Conflict):
+    code = "registry/not-measured"
+    title = N_("Credits are issued only from the platform's own measurement")
+
+
+class ExceedsEstimate(Conflict):
+    code = "registry/exceeds-measured-estimate"
+    title = N_("Issued quantity and buffer exceed the measured conservative estimate")
+
+
+class IncompleteCoverage(InvalidInput):
+    code = "registry/incomplete-coverage"
+    title = N_("The MRV run does not cover the project's registered parcels")
+
+
+class PooledOnly(InvalidInput):
+    code = "registry/residents-pooled-only"
+    title = N_("A residents' period comes only from the pooling job")

@@ -271,6 +271,12 @@ class ProjectParcel(SQLModel, table=True):
     parcel_id: uuid.UUID = Field(foreign_key="registry_parcel.id", primary_key=True, index=True)
 
 
+class PeriodBasis(StrEnum):
+    measured = "measured"  # an MRV run the platform performed on the registered parcels
+    pooled = "pooled"  # the pooling job's own report of residents' accepted receipts (RES)
+    uploaded = "uploaded"  # a report from outside: evidence, never the basis of issuance
+
+
 class MonitoringPeriod(SQLModel, table=True):
     """A monitoring period with its MRV report, stored whole with its SHA-256."""
 
@@ -291,6 +297,26 @@ class MonitoringPeriod(SQLModel, table=True):
     methodology_version: str = Field(sa_type=String(20))
     issuable_t: int = Field(sa_type=BigInteger)
     buffer_t: int = Field(sa_type=BigInteger)
+    # What issuance may rest on (invariant 5): ``measured`` (an MRV run the platform performed on
+    # the registered parcels), ``pooled`` (the pooling job's report of residents' receipts), or
+    # ``uploaded`` (a report from outside: evidence attached to the period, never issued from).
+    basis: PeriodBasis = Field(
+        default=PeriodBasis.uploaded,
+        sa_type=String(16),
+        sa_column_kwargs={"server_default": "uploaded"},
+    )
+    mrv_run_id: uuid.UUID | None = Field(default=None, description="the run (kept after it goes)")
+    estimate_t: int | None = Field(
+        default=None, sa_type=BigInteger, description="conservative estimate, whole tonnes down"
+    )
+    min_buffer_share_bp: int = Field(
+        default=0,
+        sa_column_kwargs={"server_default": "0"},
+        description="the methodology's minimum buffer share, basis points",
+    )
+    coverage_json: str | None = Field(
+        default=None, sa_type=Text, description="parcels covered: id, code, geometry SHA-256, ha"
+    )
     comments: str | None = Field(default=None, sa_type=Text)
     submitted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     verifier_id: uuid.UUID | None = Field(default=None, foreign_key="organisation.id")
@@ -500,6 +526,9 @@ class MrvRun(SQLModel, table=True):
     error_params_json: str | None = Field(default=None, sa_type=Text)
     report_json: str | None = Field(default=None, sa_type=Text)
     report_sha256: str | None = Field(default=None, sa_type=String(64))
+    parcels_json: str | None = Field(
+        default=None, sa_type=Text, description="the registered parcels run: id, code, SHA-256"
+    )
     period_id: uuid.UUID | None = Field(default=None, foreign_key="registry_monitoring_period.id")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -3,13 +3,17 @@
 The registry stores the report whole, byte for byte as received (a JSON text), or a parsed object
 in MRV's own canonical form (``mrv.report.Report.to_json``: the bytes ``tanhui mrv`` writes), with
 the SHA-256 of exactly those bytes; the verifier signs that hash.
-It reads only the methodology, the monitoring period and the two whole-tonne totals, and
-refuses a report where those are missing or malformed. Pure functions.
+It reads the methodology, the monitoring period, the whole-tonne totals, the conservative
+estimate and the parcels the report covers, and refuses a report where those are missing or
+malformed. What a report *says* is never the basis of issuance by itself: only a report the
+platform produced (an MRV run over the registered parcels) or the pooling job's own report is
+(see :mod:`registry.service.measured`). Pure functions.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -37,6 +41,18 @@ class ReportSummary:
     buffer_t: int
     period_start: date | None
     period_end: date | None
+    conservative_t: int  # floor of totals.conservative_net_tco2e (0 when negative or absent)
+    parcels: tuple[ParcelRow, ...] = ()
+
+
+@dataclass(frozen=True)
+class ParcelRow:
+    """One parcel of a report, as the registry's coverage check reads it."""
+
+    id: str
+    area_ha: float
+    outside_raster_ha: float
+    conservative_t: float
 
 
 def _whole_tonnes(totals: dict[str, Any], name: str) -> int:
@@ -87,6 +103,12 @@ def read_report(report: dict[str, Any] | str) -> ReportSummary:
         raise ReportError("totals is missing")
     issuable = _whole_tonnes(totals, "issuable_tco2e")
     buffer = _whole_tonnes(totals, "buffer_tco2e")
+    conservative = totals.get("conservative_net_tco2e", 0)
+    if isinstance(conservative, bool) or not isinstance(conservative, int | float):
+        raise ReportError("totals.conservative_net_tco2e must be a number")
+    if not math.isfinite(conservative):
+        raise ReportError("totals.conservative_net_tco2e must be finite")
+    conservative_t = max(0, min(MAX_TONNES, math.floor(conservative)))
     period = data.get("monitoring_period")
     start = end = None
     if isinstance(period, dict):
@@ -103,7 +125,37 @@ def read_report(report: dict[str, Any] | str) -> ReportSummary:
         buffer_t=buffer,
         period_start=start,
         period_end=end,
+        conservative_t=conservative_t,
+        parcels=_parcel_rows(data.get("parcels")),
     )
+
+
+def _parcel_rows(rows: Any) -> tuple[ParcelRow, ...]:
+    if rows is None:
+        return ()
+    if not isinstance(rows, list):
+        raise ReportError("parcels must be a list")
+    result = []
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict) or not isinstance(row.get("id"), str):
+            raise ReportError(f"parcels[{index}] needs an id")
+        numbers = {}
+        for name in ("area_ha", "outside_raster_ha", "conservative_net_tco2e"):
+            value = row.get(name, 0.0)
+            if value is None:
+                value = 0.0
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ReportError(f"parcels[{index}].{name} must be a number")
+            numbers[name] = float(value)
+        result.append(
+            ParcelRow(
+                id=row["id"],
+                area_ha=numbers["area_ha"],
+                outside_raster_ha=numbers["outside_raster_ha"],
+                conservative_t=numbers["conservative_net_tco2e"],
+            )
+        )
+    return tuple(result)
 
 
 def certification_message(project_code: str, period_number: int, report_sha256: str) -> bytes:

@@ -265,6 +265,8 @@ class PeriodPublic(BaseModel):
     methodology_version: str
     issuable_t: int
     buffer_t: int
+    basis: str = Field(description="measured, pooled or uploaded (evidence, never issued from)")
+    estimate_t: int | None = Field(description="the platform run's conservative estimate, t")
     comments: str | None
     submitted_at: datetime
     certification_message: str = Field(description="what the verifier signs (canonical JSON)")

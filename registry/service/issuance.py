@@ -1,14 +1,15 @@
 """Issuance: filed → issued, one serial-numbered batch per monitoring period.
 
 Serials 1..quantity go to the cooperative, the next ``buffer`` to the platform buffer pool.
-The buffer withheld is the report's ``buffer_tco2e`` scaled to the quantity issued, rounded up
-(issuing the full issuable quantity withholds exactly the report's buffer).
+Only a measured (or, for residents, pooled) period is issued from, and quantity + buffer never
+exceeds its conservative estimate (:mod:`registry.service.measured`, invariant 5). The buffer
+withheld is the report's ``buffer_tco2e`` scaled to the quantity issued, rounded up, and at
+least the methodology's minimum share.
 """
 
 from __future__ import annotations
 
 import uuid
-from fractions import Fraction
 
 from sqlmodel import Session, col, func, select
 
@@ -25,7 +26,7 @@ from registry.models import (
     SerialMovement,
 )
 from registry.serials import batch_prefix, block_serial
-from registry.service import projects
+from registry.service import measured, projects
 from registry.service.actors import Actor, require
 from tanhui.db import utcnow
 from tanhui.i18n import N_
@@ -33,13 +34,6 @@ from tanhui.models import OrgKind
 
 BUFFER_OWNER = f"system:{ledger.BUFFER_POOL}"
 ISSUANCE_OWNER = f"system:{ledger.ISSUANCE}"
-
-
-def buffer_for(quantity_t: int, issuable_t: int, buffer_t: int) -> int:
-    if issuable_t <= 0 or quantity_t >= issuable_t:
-        return buffer_t
-    scaled = Fraction(buffer_t * quantity_t, issuable_t)
-    return int(-((-scaled.numerator) // scaled.denominator))  # ceiling
 
 
 def issue(
@@ -64,7 +58,7 @@ def issue(
             issuable=period.issuable_t,
             quantity=quantity,
         )
-    buffer = buffer_for(quantity, period.issuable_t, period.buffer_t)
+    buffer = measured.check_issuable(period, project, quantity)
     batch_no = (
         session.exec(
             select(func.count()).select_from(Batch).where(col(Batch.project_id) == project.id)

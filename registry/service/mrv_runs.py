@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -28,7 +28,7 @@ from sqlmodel import Session, col, select
 
 from registry.errors import InvalidReport, InvalidTransition, RegistryNotFound
 from registry.models import MonitoringPeriod, MrvRun, MrvRunState, ProjectStatus
-from registry.service import projects
+from registry.service import measured, projects
 from registry.service.actors import Actor, ensure_own, require
 from tanhui.crypto import sha256_hex
 from tanhui.db import utcnow
@@ -40,6 +40,7 @@ KEEP_RUNS = timedelta(days=7)  # runs are removed a week after their last change
 MAX_LISTED = 10  # runs listed on a project's page
 RUNNABLE = (ProjectStatus.collected, ProjectStatus.issued)
 ACTIVE = (MrvRunState.queued, MrvRunState.running)
+AREA_CRS = "EPSG:4549"  # CGCS2000 3-degree Gauss-Kruger CM 120E: the registry's own measure
 
 
 # --- starting and reading (the caller's organisation is checked) ---------------------------
@@ -77,6 +78,7 @@ def start_run(
         period_start=period_start,
         period_end=period_end,
         layers=",".join(sorted(layers)),
+        parcels_json=json.dumps(measured.registered_parcels(session, project)),
         created_at=now,
         updated_at=now,
     )
@@ -84,6 +86,72 @@ def start_run(
         run.id = run_id
     session.add(run)
     session.flush()
+    return run
+
+
+def parcels_frame(session: Session, project_id: uuid.UUID) -> Any:
+    """The project's parcels as registered (code as id, registered outline in WGS84), the
+    frame every platform run estimates over."""
+    import geopandas
+    from shapely.geometry import shape
+
+    included = projects.project_parcels(session, project_id)
+    return geopandas.GeoDataFrame(
+        {"id": [parcel.code for parcel in included]},
+        geometry=[shape(json.loads(parcel.geometry_geojson)) for parcel in included],
+        crs="EPSG:4326",
+    )
+
+
+def run_params(run: MrvRun, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The parameters of a platform run: the run's own period and the registry's area CRS
+    (EPSG:4549, Huzhou's CGCS2000 zone), whatever else ``overrides`` sets."""
+    params: dict[str, Any] = dict(overrides or {})
+    params["monitoring_period"] = {
+        "start": run.period_start.isoformat(),
+        "end": run.period_end.isoformat(),
+    }
+    params["area"] = {"crs": AREA_CRS}
+    return params
+
+
+def measure(
+    session: Session,
+    *,
+    actor: Actor,
+    project_id: uuid.UUID,
+    period_start: date,
+    period_end: date,
+    rasters: Mapping[str, str],
+    classes: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> MrvRun:
+    """Run the project's methodology now, in this process, over its registered parcels.
+
+    For small inputs (the API, the demo): the cooperative portal runs larger ones in the
+    background (frontend.mrv_jobs). An MRV refusal (bounds, dates, coverage) is raised and
+    nothing is written.
+    """
+    from mrv.service import estimate
+
+    run = start_run(
+        session,
+        actor=actor,
+        project_id=project_id,
+        period_start=period_start,
+        period_end=period_end,
+        layers=rasters,
+    )
+    report = estimate(
+        parcels_frame(session, project_id),
+        dict(rasters),
+        run.methodology,
+        run_params(run, overrides),
+        id_column="id",
+        classes=classes,
+    )
+    finish(session, run.id, report.to_json())
+    session.refresh(run)
     return run
 
 
@@ -131,15 +199,23 @@ def submit_run(session: Session, *, actor: Actor, run_id: uuid.UUID) -> Monitori
         admin=False,
     )
     run = session.exec(
-        select(MrvRun).where(col(MrvRun.id) == run_id).with_for_update()
+        select(MrvRun)
+        .where(col(MrvRun.id) == run_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)  # the background writes bypass the ORM
     ).one_or_none()
     if run is None:
         raise RegistryNotFound(N_("No {what} {id}."), what="MRV run", id=run_id.hex)
     ensure_own(actor, run.organisation_id, what="MRV run", object_id=run_id.hex)
     if run.state != MrvRunState.done or run.report_json is None:
         raise InvalidReport(N_("This MRV run has no report to submit."))
-    period = projects.submit_period(
-        session, actor=actor, project_id=run.project_id, report=run.report_json
+    period = projects.submit_measured_period(
+        session,
+        actor=actor,
+        project_id=run.project_id,
+        report=run.report_json,
+        run_id=run.id,
+        run_parcels=json.loads(run.parcels_json or "[]"),
     )
     run.state = MrvRunState.submitted
     run.period_id = period.id

@@ -32,6 +32,7 @@ from registry.errors import (
     DuplicateCode,
     InvalidReport,
     InvalidTransition,
+    PooledOnly,
     RegistryNotFound,
 )
 from registry.models import (
@@ -46,9 +47,9 @@ from registry.models import (
     ProjectStatus,
     ProjectType,
 )
-from registry.reports import ReportError, certification_message, read_report
+from registry.reports import ReportError, ReportSummary, certification_message, read_report
 from registry.serials import PROJECT_CODE_PATTERN
-from registry.service import keys
+from registry.service import keys, measured
 from registry.service import parcels as parcel_service
 from registry.service.actors import Actor, ensure_own, require
 from tanhui import audit
@@ -418,7 +419,65 @@ def submit_period(
     start: date | None = None,
     end: date | None = None,
 ) -> MonitoringPeriod:
-    """collected/issued → submitted: a monitoring period with its MRV report."""
+    """collected/issued → submitted: a monitoring period with a report uploaded from outside.
+
+    The report is kept as evidence attached to the period; it is never the basis of issuance
+    (:mod:`registry.service.measured`): a period to issue from is submitted from the platform's
+    own MRV run (:func:`registry.service.mrv_runs.submit_run`). A residents' (RES) period comes
+    only from the pooling job (:func:`submit_pooled_period`).
+    """
+    project, summary = _open_submission(session, actor=actor, project_id=project_id, report=report)
+    if project.type == ProjectType.residents:
+        raise PooledOnly(
+            N_(
+                "Project {code} pools residents' reductions: its periods come only from the"
+                " pooling job's report of accepted receipts, never from an upload."
+            ),
+            code=project.code,
+        )
+    return _submit(session, actor, project, summary, start, end, measured.UPLOADED)
+
+
+def submit_measured_period(
+    session: Session,
+    *,
+    actor: Actor,
+    project_id: uuid.UUID,
+    report: str,
+    run_id: uuid.UUID,
+    run_parcels: list[dict[str, Any]],
+) -> MonitoringPeriod:
+    """A period whose report the platform produced (an MRV run over the registered parcels)."""
+    project, summary = _open_submission(session, actor=actor, project_id=project_id, report=report)
+    if project.type == ProjectType.residents:
+        raise PooledOnly(
+            N_(
+                "Project {code} pools residents' reductions: its periods come only from the"
+                " pooling job's report of accepted receipts, never from an upload."
+            ),
+            code=project.code,
+        )
+    basis = measured.measured_basis(
+        session, project, summary, run_id=run_id, run_parcels=run_parcels
+    )
+    return _submit(session, actor, project, summary, None, None, basis)
+
+
+def submit_pooled_period(
+    session: Session, *, actor: Actor, project_id: uuid.UUID, report: dict[str, Any]
+) -> MonitoringPeriod:
+    """The pooling job's report of residents' accepted receipts, as a RES project's period."""
+    project, summary = _open_submission(session, actor=actor, project_id=project_id, report=report)
+    if project.type != ProjectType.residents:
+        raise InvalidReport(
+            N_("Only a residents' project takes the pooling job's report."), code=project.code
+        )
+    return _submit(session, actor, project, summary, None, None, measured.pooled_basis(summary))
+
+
+def _open_submission(
+    session: Session, *, actor: Actor, project_id: uuid.UUID, report: dict[str, Any] | str
+) -> tuple[Project, ReportSummary]:
     require(actor, OrgKind.cooperative, action="Submitting a monitoring period", admin=False)
     project = get_project(session, actor=actor, project_id=project_id, lock=True)
     allowed = [ProjectStatus.collected, ProjectStatus.issued]
@@ -430,6 +489,18 @@ def submit_period(
         raise InvalidReport(
             N_("The MRV report is not valid: {reason}."), reason=str(error)
         ) from None
+    return project, summary
+
+
+def _submit(
+    session: Session,
+    actor: Actor,
+    project: Project,
+    summary: ReportSummary,
+    start: date | None,
+    end: date | None,
+    basis: measured.Basis,
+) -> MonitoringPeriod:
     if summary.methodology_name != project.methodology_name:
         raise InvalidReport(
             N_("The report uses methodology {used}; project {code} is registered for {expected}."),
@@ -473,6 +544,15 @@ def submit_period(
         methodology_version=summary.methodology_version,
         issuable_t=summary.issuable_t,
         buffer_t=summary.buffer_t,
+        basis=basis.kind,
+        mrv_run_id=basis.mrv_run_id,
+        estimate_t=basis.estimate_t,
+        min_buffer_share_bp=basis.min_buffer_share_bp,
+        coverage_json=(
+            json.dumps(basis.coverage, separators=(",", ":"), sort_keys=True)
+            if basis.coverage is not None
+            else None
+        ),
     )
     session.add(period)
     session.flush()
@@ -487,6 +567,8 @@ def submit_period(
             "report_sha256": period.report_sha256,
             "issuable_t": period.issuable_t,
             "buffer_t": period.buffer_t,
+            "basis": str(period.basis),
+            "estimate_t": period.estimate_t,
         },
     )
     return period

@@ -96,8 +96,8 @@ def issued_world(
     )
     registry_helpers.contract(session, coop, parcels, household_share_bp=household_share_bp)
     projects.collect(session, actor=coop, project_id=project.id)
-    period = projects.submit_period(
-        session, actor=coop, project_id=project.id, report=registry_helpers.report(issuable, buffer)
+    period = registry_helpers.measured_period(
+        session, coop, project.id, registry_helpers.report(issuable, buffer)
     )
     projects.certify(session, actor=roles.verifier, period_id=period.id)
     projects.file_period(session, actor=roles.authority, period_id=period.id)

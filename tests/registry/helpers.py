@@ -12,6 +12,7 @@ import shapely
 from shapely.geometry import box
 from sqlmodel import Session
 
+from mrv.report import Report
 from registry import geo
 from registry.models import (
     Batch,
@@ -24,7 +25,7 @@ from registry.models import (
     ProjectStatus,
     ProjectType,
 )
-from registry.service import contracts, households, issuance, parcels, projects
+from registry.service import contracts, households, issuance, mrv_runs, parcels, projects
 from registry.service.actors import Actor
 from tanhui.models import OrgKind, Role
 from tests import factories
@@ -158,12 +159,26 @@ def report(
     methodology: str = "bamboo-rate",
     start: str = "2022-01-01",
     end: str = "2024-12-31",
+    parcels: list[str] | None = None,
 ) -> dict[str, Any]:
+    """A report in the MRV schema whose conservative net is ``issuable + buffer``, split evenly
+    over ``parcels`` (codes)."""
+    codes = parcels or []
+    share = float(issuable + buffer) / max(len(codes), 1)
     return {
         "schema": "tanhui.mrv.report/1",
         "methodology": {"name": methodology, "version": "1.0", "parameters": {}},
         "monitoring_period": {"start": start, "end": end, "years": 3.0},
-        "parcels": [],
+        "parcels": [
+            {
+                "id": code,
+                "area_ha": 1.0,
+                "outside_raster_ha": 0.0,
+                "conservative_net_tco2e": share,
+                "flags": [],
+            }
+            for code in codes
+        ],
         "totals": {
             "area_ha": 10.0,
             "removals_tco2e": float(issuable + buffer),
@@ -225,9 +240,7 @@ def project(
         return created
     if status in {ProjectStatus.suspended, ProjectStatus.terminated}:
         return created
-    period = projects.submit_period(
-        session, actor=coop, project_id=created.id, report=report(issuable, buffer)
-    )
+    period = measured_period(session, coop, created.id, report(issuable, buffer))
     if status == ProjectStatus.submitted:
         return created
     projects.certify(session, actor=roles.verifier, period_id=period.id)
@@ -247,3 +260,33 @@ def latest_period(session: Session, project_id: uuid.UUID) -> MonitoringPeriod:
 def issued_batch(session: Session, roles: Roles, issuable: int = 1_000, buffer: int = 200) -> Batch:
     created = project(session, roles, status=ProjectStatus.issued, issuable=issuable, buffer=buffer)
     return issuance.batches_of_project(session, created.id)[-1]
+
+
+def measured_period(
+    session: Session, coop: Actor, project_id: uuid.UUID, made: dict[str, Any]
+) -> MonitoringPeriod:
+    """A period submitted from an MRV run of the platform whose report covers the project's
+    registered parcels; ``made`` (a :func:`report`) stands for what the estimate wrote, so tests
+    of everything downstream of issuance choose their quantities. Tests of the measurement
+    itself run the real estimate (tests/registry/test_measured_issuance.py)."""
+    start, end = made["monitoring_period"]["start"], made["monitoring_period"]["end"]
+    run = mrv_runs.start_run(
+        session,
+        actor=coop,
+        project_id=project_id,
+        period_start=date.fromisoformat(start),
+        period_end=date.fromisoformat(end),
+        layers=["landcover"],
+    )
+    codes = [parcel.code for parcel in projects.project_parcels(session, project_id)]
+    totals = made["totals"]
+    covered = report(
+        totals["issuable_tco2e"],
+        totals["buffer_tco2e"],
+        made["methodology"]["name"],
+        start,
+        end,
+        parcels=codes,
+    )
+    assert mrv_runs.finish(session, run.id, Report.build(covered).to_json())
+    return mrv_runs.submit_run(session, actor=coop, run_id=run.id)

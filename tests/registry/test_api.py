@@ -5,7 +5,9 @@ the CLI commands operators script."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import uuid
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -154,16 +156,15 @@ def test_from_households_to_retirement_over_http(
         _ok(client.post(f"{API}/projects/{project['id']}/collect", headers=coop))["status"]
         == "collected"
     )
-    period = _ok(
-        client.post(
-            f"{API}/projects/{project['id']}/periods",
-            headers=coop,
-            json={"report_json": json.dumps(helpers.report(100, 20))},
-        ),
-        201,
+    # the period comes from an MRV run of the platform over the registered parcel (an uploaded
+    # report is evidence only: tests/registry/test_measured_issuance.py)
+    measured = helpers.measured_period(
+        session, people.coop.actor, uuid.UUID(project["id"]), helpers.report(100, 20)
     )
+    session.commit()
+    period = _ok(client.get(f"{API}/periods/{measured.id}", headers=verifier))
     stored = client.get(f"{API}/periods/{period['id']}/report", headers=verifier)
-    assert stored.content.decode() == json.dumps(helpers.report(100, 20))  # byte for byte
+    assert hashlib.sha256(stored.content).hexdigest() == period["report_sha256"]
 
     # the verifier registers its own key: the platform no longer signs for it
     own = SigningKey.generate()

@@ -286,7 +286,7 @@ def test_serials_stay_unique_and_complete(
         "buyer": roles.enterprise,
         "court": helpers.actor(session, OrgKind.court),
     }
-    batches: list[Batch] = [helpers.issued_batch(session, roles, issuable=200, buffer=20)]
+    batches: list[Batch] = [helpers.issued_batch(session, roles, issuable=200, buffer=25)]
     held: Counter[tuple[uuid.UUID, str]] = Counter({(batches[0].id, "coop"): 200})
     retired: Counter[uuid.UUID] = Counter()
     for op in operations:
@@ -295,9 +295,9 @@ def test_serials_stay_unique_and_complete(
         try:
             if kind == "issue":
                 _, quantity, buffer = op
-                made = helpers.issued_batch(
-                    session, roles, issuable=int(quantity), buffer=int(buffer)
-                )
+                # at least the 10 % minimum share of quantity + buffer (invariant 5)
+                withheld = max(int(buffer), -(-int(quantity) // 9))
+                made = helpers.issued_batch(session, roles, issuable=int(quantity), buffer=withheld)
                 batches.append(made)
                 held[(made.id, "coop")] += int(quantity)
             elif kind == "transfer":
@@ -358,7 +358,7 @@ def test_concurrent_retirements_of_the_same_tonnes_retire_each_serial_once(
 ) -> None:
     with Session(pg_engine, expire_on_commit=False) as session:
         roles = helpers.Roles.make(session)
-        batch = helpers.issued_batch(session, roles, issuable=100, buffer=0)
+        batch = helpers.issued_batch(session, roles, issuable=100, buffer=12)
         session.commit()
     holder = roles.coop
     start = threading.Barrier(8)

@@ -19,7 +19,7 @@ from tanhui import demo as tanhui_demo
 from tanhui import identity
 from tanhui.models import Organisation, OrgKind
 
-DEMO_SECONDS = 20
+DEMO_SECONDS = 30  # six MRV runs over generated rasters (about a second each) included
 
 
 def test_demo_seed_reproduces_anji(session: Session) -> None:

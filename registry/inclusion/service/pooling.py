@@ -281,7 +281,7 @@ def submit_pool(session: Session, pool: InclusionPool, *, project_code: str | No
         with session.begin_nested():
             if project.status == "draft":
                 projects.collect(session, actor=operator, project_id=project.id)
-            period = projects.submit_period(
+            period = projects.submit_pooled_period(
                 session, actor=operator, project_id=project.id, report=pool_report(pool)
             )
     except DomainError as error:

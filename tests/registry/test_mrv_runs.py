@@ -61,8 +61,9 @@ def test_a_run_from_queued_to_submitted(session: Session, engine: Engine) -> Non
     seen = mrv_runs.get_run(session, actor=roles.coop, run_id=run_id)
     session.refresh(seen)
     assert (seen.state, seen.done, seen.total) == (MrvRunState.running, 3, 12)
+    codes = [parcel.code for parcel in projects.project_parcels(session, project.id)]
     session.rollback()  # release SQLite's lock before the background work writes
-    text = json.dumps(helpers.report(issuable=800, buffer=100), sort_keys=True)
+    text = json.dumps(helpers.report(issuable=800, buffer=100, parcels=codes), sort_keys=True)
     assert retrying(engine, lambda s: mrv_runs.finish(s, run_id, text))
     # a late progress write or failure does not bring a finished run back
     assert not retrying(engine, lambda s: mrv_runs.record_progress(s, run_id, 4, 12))
@@ -177,7 +178,9 @@ def test_two_submissions_at_once_make_one_period(session: Session, engine: Engin
     run = _start(session, roles.coop, project.id)
     session.commit()
     run_id = run.id
-    text = json.dumps(helpers.report(), sort_keys=True)
+    codes = [parcel.code for parcel in projects.project_parcels(session, project.id)]
+    session.rollback()
+    text = json.dumps(helpers.report(parcels=codes), sort_keys=True)
     assert retrying(engine, lambda s: mrv_runs.finish(s, run_id, text))
     barrier = threading.Barrier(2)
     outcomes: list[str] = []

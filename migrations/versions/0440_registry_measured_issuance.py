@@ -8,7 +8,7 @@ the registered parcels (id, code, geometry SHA-256) it was started on. Periods s
 revision are ``uploaded``: issuing from them is refused like any other uploaded report.
 
 Revision ID: 0440
-Revises: 0405
+Revises: 0416
 Create Date: 2026-12-08 00:00:00
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0440"
-down_revision: str | Sequence[str] | None = "0405"
+down_revision: str | Sequence[str] | None = "0416"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -208,24 +208,25 @@ def test_wrong_codes_for_many_phones_from_one_address_are_limited(
 
 
 @pytest.mark.parametrize(
-    "typed",
+    ("normalised", "typed"),
     [
-        "１３９５７２０８８０３",  # full-width digits
-        "＋８６ １３９ ５７２０ ８８０３",  # full-width plus and digits, spaces
-        "+86 ١٣٩٥٧٢٠٨٨٠٣",  # Arabic-Indic digits
+        ("+8613957208803", "１３９５７２０８８０３"),  # full-width digits
+        ("+8613957208803", "＋８６ １３９ ５７２０ ８８０３"),  # full-width plus, digits, spaces
+        ("+8613957208803", "+86 ١٣٩٥٧٢٠٨٨٠٣"),  # Arabic-Indic digits
+        # an international number in full-width digits used to pass as another resident
+        ("+447911123456", "+4４７９１１１２３４５６"),
     ],
 )
 def test_a_phone_typed_with_other_digits_is_the_same_resident(
-    client: TestClient, session: Session, typed: str
+    client: TestClient, session: Session, normalised: str, typed: str
 ) -> None:
-    ascii_phone = "13957208803"
-    assert code_request(client, ascii_phone)() == 202
+    assert code_request(client, normalised)() == 202
     # the same phone in other digits is under the same one-a-minute limit
     again = client.post("/api/v1/auth/residents/code", json={"phone": typed})
     assert again.status_code == 429
     assert again.json()["type"].endswith("/rate-limited")
     # and signs in as the same resident
-    code = code_for("+86" + ascii_phone)
+    code = code_for(normalised)
     signed_in = client.post("/api/v1/auth/residents/session", json={"phone": typed, "code": code})
     assert signed_in.status_code == 200
     residents = session.exec(select(Resident)).all()

@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from tanhui.crypto import SigningKey, canonical_json, key_id_for, unb64, verify_signature
+from tanhui.translog import entries as log_entries
+from tanhui.translog import merkle, note
+from tanhui.translog.verify import pinned_keys
 
 DOCUMENT_TYPE = "tanhui.retirement-certificate/1"
 PDF_MARKER = "tanhui-certificate:"
@@ -77,10 +80,11 @@ def parse_document(content: bytes) -> dict[str, Any]:
 
 
 def verify_document(document: dict[str, Any], public_keys: dict[str, bytes]) -> Verification:
-    """Check the signature with the key named by ``key_id`` among ``public_keys``.
+    """Check the signature with the key named by ``key_id`` among the pinned ``public_keys``.
 
-    When ``public_keys`` is empty the document's own ``public_key`` is used, and the result says
-    the key is not pinned (compare its id with ``GET /api/v1/public/keys``).
+    Only pinned keys count: the platform's, from the operator's published list, a fingerprint in
+    the settings or the local key file. A key carried by the document, an unknown key or an
+    organisation's key never validates a certificate.
     """
     payload = document.get("payload")
     key_id = document.get("key_id")
@@ -92,42 +96,89 @@ def verify_document(document: dict[str, Any], public_keys: dict[str, bytes]) -> 
         or not isinstance(signature, str)
     ):
         return Verification(False, "incomplete certificate", certificate_id, None, False)
-    pinned = bool(public_keys)
-    if pinned:
-        public = public_keys.get(key_id)
-        if public is None:
-            return Verification(False, f"unknown key {key_id}", certificate_id, key_id, True)
-    else:
-        embedded = document.get("public_key")
-        try:
-            public = unb64(embedded) if isinstance(embedded, str) else b""
-        except (binascii.Error, ValueError):
-            public = b""
-        if len(public) != 32:
-            return Verification(
-                False, "no public key to verify with", certificate_id, key_id, False
-            )
+    if not public_keys:
+        return Verification(
+            False, "no pinned platform key to verify with", certificate_id, key_id, False
+        )
+    public = public_keys.get(key_id)
+    if public is None:
+        return Verification(
+            False, f"key {key_id} is not a pinned platform key", certificate_id, key_id, True
+        )
     if key_id_for(public) != key_id:
-        return Verification(False, "the key does not match key_id", certificate_id, key_id, pinned)
+        return Verification(False, "the key does not match key_id", certificate_id, key_id, True)
     try:
         message = canonical_json(payload)
     except (TypeError, ValueError):
-        return Verification(False, "the payload is not plain JSON", certificate_id, key_id, pinned)
+        return Verification(False, "the payload is not plain JSON", certificate_id, key_id, True)
     if not verify_signature(public, message, signature):
         return Verification(
-            False, "the signature does not match the payload", certificate_id, key_id, pinned
+            False, "the signature does not match the payload", certificate_id, key_id, True
         )
-    return Verification(True, "signature valid", certificate_id, key_id, pinned)
+    return Verification(True, "signature valid", certificate_id, key_id, True)
+
+
+def embedded_key(document: dict[str, Any]) -> bytes | None:
+    """The public key a document carries (to be compared with a pinned fingerprint only)."""
+    embedded = document.get("public_key")
+    try:
+        public = unb64(embedded) if isinstance(embedded, str) else b""
+    except (binascii.Error, ValueError):
+        return None
+    return public if len(public) == 32 else None
 
 
 def keys_from_json(content: bytes) -> dict[str, bytes]:
-    """``{"keys": [{"key_id", "public_key"}]}`` (the public keys endpoint) → id → raw key."""
-    data = json.loads(content.decode("utf-8"))
-    keys: dict[str, bytes] = {}
-    for item in data.get("keys", []) if isinstance(data, dict) else []:
-        raw = unb64(str(item["public_key"]))
-        keys[key_id_for(raw)] = raw
-    return keys
+    """The platform's keys from a published key file (see :func:`tanhui.translog.verify
+    .pinned_keys`): an organisation's key in it never counts."""
+    return pinned_keys(content)
+
+
+def log_entry(document: dict[str, Any]) -> bytes:
+    """The log entry the certificate must be: computed from the certificate alone."""
+    return log_entries.certificate_body(
+        str(document["payload"]["certificate_id"]),
+        canonical_json(document["payload"]),
+        str(document["key_id"]),
+    )
+
+
+def verify_logged(
+    document: dict[str, Any],
+    checkpoint_note: str,
+    public_keys: dict[str, bytes],
+    proof: dict[str, Any] | None = None,
+) -> str | None:
+    """None when the certificate is in the log as of the checkpoint (signed by a pinned key);
+    else the reason. ``proof`` is an inclusion proof for the checkpoint's size (the document's
+    own ``log`` is used when it was made for that size)."""
+    text_origin = checkpoint_note.split("\n", 1)[0]
+    verifiers = [note.Verifier(text_origin, raw) for raw in public_keys.values()]
+    try:
+        checkpoint = note.open_checkpoint(checkpoint_note, verifiers)
+    except note.NoteError as error:
+        return f"the checkpoint is not signed by a pinned key ({error})"
+    logged = proof or document.get("log") or {}
+    if not isinstance(logged, dict) or not isinstance(logged.get("index"), int):
+        return "the certificate carries no log index (download it again once it is logged)"
+    if logged.get("tree_size") != checkpoint.size:
+        return (
+            f"the inclusion proof is for tree size {logged.get('tree_size')}, the checkpoint has "
+            f"{checkpoint.size}: GET /api/v1/public/log/proofs/inclusion?index={logged['index']}"
+            f"&tree_size={checkpoint.size} and pass it with --proof"
+        )
+    try:
+        hashes = [base64.b64decode(h, validate=True) for h in logged.get("hashes", [])]
+        merkle.verify_inclusion(
+            logged["index"],
+            checkpoint.size,
+            merkle.leaf_hash(log_entry(document)),
+            hashes,
+            checkpoint.root,
+        )
+    except (binascii.Error, ValueError, TypeError) as error:
+        return f"the certificate is not in the log at index {logged['index']} ({error})"
+    return None
 
 
 # --- PDF -----------------------------------------------------------------------------------

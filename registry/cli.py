@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -190,22 +190,39 @@ def settle_contracts(
 def verify_certificate(
     path: Annotated[Path, typer.Argument(help="a certificate downloaded as JSON or PDF")],
     keys: Annotated[
-        Path | None, typer.Option(help="the JSON of GET /api/v1/public/keys, saved to a file")
+        Path | None,
+        typer.Option(
+            help="the platform's published keys: the JSON of GET /api/v1/public/keys (only the "
+            "platform's entries count) or GET /api/v1/public/log/key"
+        ),
     ] = None,
     public_key: Annotated[
-        str | None, typer.Option(help="a base64 raw Ed25519 public key to verify with")
+        str | None, typer.Option(help="a base64 raw Ed25519 platform key to verify with")
+    ] = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="a signed log checkpoint you trust: also prove the certificate is in it"),
+    ] = None,
+    proof: Annotated[
+        Path | None,
+        typer.Option(
+            help="the JSON of GET /api/v1/public/log/proofs/inclusion for that checkpoint"
+        ),
     ] = None,
 ) -> None:
-    """Check a certificate's signature offline. Exit 0 when valid, 1 when not, 2 when the file
-    cannot be read.
+    """Check a certificate offline against pinned platform keys. Exit 0 when valid, 1 when not
+    (an unknown or an organisation's key included), 2 when a file cannot be read.
 
-    Without --keys or --public-key the local platform key (TANHUI_SIGNING_KEY_FILE) is used if
-    present, else the key inside the document (then compare its key id with the public list).
+    Keys are pinned by --keys or --public-key, else by the key ids in TANHUI_CERTIFICATE_KEY_IDS
+    (the platform's fingerprint, comma-separated), else by the local platform key file
+    (TANHUI_SIGNING_KEY_FILE). A key inside the document is never trusted on its own.
     """
+    import os
+
     from registry import certificates
     from tanhui.crypto import key_id_for, unb64
 
-    def stop(message: str, code: int) -> None:
+    def stop(message: str, code: int) -> NoReturn:
         typer.echo(f"tanhui: {message}", err=True)
         raise typer.Exit(code)
 
@@ -223,6 +240,15 @@ def verify_certificate(
     except (OSError, ValueError, KeyError) as error:
         stop(f"cannot read the public keys: {error}", 2)
     if not pinned:
+        fingerprints = {
+            item.strip()
+            for item in os.environ.get("TANHUI_CERTIFICATE_KEY_IDS", "").split(",")
+            if item.strip()
+        }
+        embedded = certificates.embedded_key(document)
+        if embedded is not None and key_id_for(embedded) in fingerprints:
+            pinned[key_id_for(embedded)] = embedded
+    if not pinned:
         local = _local_platform_key()
         if local is not None:
             pinned[key_id_for(local)] = local
@@ -230,16 +256,21 @@ def verify_certificate(
     if not result.ok:
         stop(f"certificate {result.certificate_id or '?'} INVALID: {result.reason}", 1)
     payload = document["payload"]
+    logged = ""
+    if checkpoint is not None:
+        try:
+            checkpoint_note = checkpoint.read_text("utf-8")
+            given = json.loads(proof.read_text("utf-8")) if proof is not None else None
+        except (OSError, ValueError) as error:
+            stop(f"cannot read the checkpoint or the proof: {error}", 2)
+        reason = certificates.verify_logged(document, checkpoint_note, pinned, given)
+        if reason is not None:
+            stop(f"certificate {result.certificate_id} NOT PROVEN IN THE LOG: {reason}", 1)
+        logged = f", in the log at index {(given or document['log'])['index']}"
     typer.echo(
         f"certificate {result.certificate_id} valid: {payload.get('quantity_t')} t retired for "
-        f"{payload.get('beneficiary')} ({payload.get('purpose')}), key {result.key_id}"
+        f"{payload.get('beneficiary')} ({payload.get('purpose')}), key {result.key_id}{logged}"
     )
-    if not result.key_pinned:
-        typer.echo(
-            "warning: verified with the key inside the document; compare its key id with "
-            "GET /api/v1/public/keys (or pass --keys)",
-            err=True,
-        )
 
 
 def _local_platform_key() -> bytes | None:

@@ -194,17 +194,30 @@ def certificate_pdf(
 @router.get(
     "/keys",
     response_model=PublicKeys,
-    summary="Every public key that signs here (platform, verifiers): verify offline with them",
+    summary="Every public key that signs here (platform, verifiers) and what it may sign: "
+    "certificates verify only with the platform's",
 )
 def public_keys(session: SessionDep) -> Any:
     key_id, public_key = retirements.platform_key_public()
     listed = [
-        PublicKey(key_id=k.key_id, algorithm="Ed25519", public_key=k.public_key, owner=k.owner)
+        PublicKey(
+            key_id=k.key_id,
+            algorithm="Ed25519",
+            public_key=k.public_key,
+            owner=k.owner,
+            use=keys.declared_use(session, k),
+        )
         for k in keys.all_public_keys(session)
     ]
     if all(item.key_id != key_id for item in listed):
         listed.insert(
             0,
-            PublicKey(key_id=key_id, algorithm="Ed25519", public_key=public_key, owner="platform"),
+            PublicKey(
+                key_id=key_id,
+                algorithm="Ed25519",
+                public_key=public_key,
+                owner="platform",
+                use=keys.USE_PLATFORM,
+            ),
         )
     return PublicKeys(keys=listed)

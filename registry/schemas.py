@@ -514,6 +514,11 @@ class CertificateDocument(BaseModel):
     signature: str = Field(description="base64 Ed25519 over the canonical JSON of payload")
     key_id: str
     public_key: str | None = Field(description="for convenience; pin keys from /public/keys")
+    log: dict[str, Any] | None = Field(
+        default=None,
+        description="the certificate's place in the transparency log: index, and once a "
+        "checkpoint covers it tree_size, base64 inclusion proof hashes and that checkpoint",
+    )
 
 
 class PublicKey(BaseModel):
@@ -521,6 +526,10 @@ class PublicKey(BaseModel):
     algorithm: Literal["Ed25519"]
     public_key: str
     owner: str
+    use: str = Field(
+        description="what the key may sign: 'certificates and log checkpoints' (the platform's "
+        "only), 'mrv reports' (a verifier's), 'none' (other organisations')"
+    )
 
 
 class PublicKeys(BaseModel):

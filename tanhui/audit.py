@@ -61,6 +61,19 @@ def _content(
     )
 
 
+def content_of(row: Any) -> bytes:
+    """The bytes a stored record's chain hash covers."""
+    return _content(
+        row.seq,
+        row.occurred_at,
+        row.actor,
+        row.action,
+        row.subject_type,
+        row.subject_id,
+        row.payload,
+    )
+
+
 def chain_hash(prev_hash: str, content: bytes) -> str:
     return hashlib.sha256(prev_hash.encode("ascii") + content).hexdigest()
 
@@ -244,10 +257,19 @@ def list_records(
     return list(session.exec(query).all())
 
 
-def verify_chain(session: Session) -> ChainReport:
-    """Recompute the chain; name the first record whose link or content does not hold."""
+def verify_chain(session: Session, trusted: dict[str, bytes] | None = None) -> ChainReport:
+    """Recompute the chain; name the first record whose link or content does not hold.
+
+    ``trusted`` pins the keys a checkpoint signature may verify with (key id → raw key); without
+    it the keys come from the database itself, which anyone who can rewrite the chain can
+    also extend.
+    """
     checkpoints = {cp.seq: cp for cp in session.exec(select(AuditCheckpoint)).all()}
-    keys = {key.key_id: key.public_key for key in session.exec(select(SigningKeyRecord)).all()}
+    keys = (
+        {key_id: b64(raw) for key_id, raw in trusted.items()}
+        if trusted is not None
+        else {key.key_id: key.public_key for key in session.exec(select(SigningKeyRecord)).all()}
+    )
     prev_hash = GENESIS_HASH
     expected_seq = 1
     count = 0

@@ -220,17 +220,33 @@ def tokens_create(
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Recompute the audit chain and its signed checkpoints; name the first broken record."""
+def audit_verify(
+    checkpoint: tanhui.translog.cli.CheckpointOption = None,
+    keys: tanhui.translog.cli.KeysOption = None,
+) -> None:
+    """Recompute the audit chain (checkpoint signatures with pinned keys only) and hold it and
+    the transparency log against a CHECKPOINT kept elsewhere; name the first differing entry."""
     from tanhui import audit
     from tanhui.db import unit_of_work
+    from tanhui.translog.cli import load_checkpoint, load_pinned
+    from tanhui.translog.verify import log_faults
 
     settings = settings_or_exit()
+    pinned = load_pinned(keys)
+    held = load_checkpoint(checkpoint, pinned) if checkpoint is not None else None
     with unit_of_work(engine_or_exit(settings)) as session:
-        report = audit.verify_chain(session)
+        faults = log_faults(session, held)
+        report = audit.verify_chain(session, trusted=pinned)
+    if faults:
+        more = f" (and {len(faults) - 1} more)" if len(faults) > 1 else ""
+        fail(f"audit log differs from the transparency log: {faults[0]}{more}", code=1)
     if not report.ok:
         fail(f"audit chain broken at record {report.first_broken_seq}: {report.reason}", code=1)
-    typer.echo(f"audit chain ok: {report.records} records, {report.checkpoints} signed checkpoints")
+    against = f"; consistent with checkpoint of {held.size} entries" if held else ""
+    typer.echo(
+        f"audit chain ok: {report.records} records, {report.checkpoints} signed checkpoints"
+        f"{against}"
+    )
 
 
 @audit_app.command("checkpoint")

@@ -3,6 +3,7 @@ holds."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -14,14 +15,35 @@ app = typer.Typer(
 
 
 @app.command("verify")
-def verify() -> None:
+def verify(
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            help="a signed log checkpoint kept outside the database: the journal must still "
+            "hold every chain head the log anchored under it"
+        ),
+    ] = None,
+    keys: Annotated[
+        Path | None, typer.Option(help="pinned platform keys (default: the local key file)")
+    ] = None,
+) -> None:
     """Recompute every balance from the journal, check that every entry balances per asset and
     that the hash chains are intact; exit 1 naming the first fault."""
     from tanhui.cli import engine_or_exit, fail, settings_or_exit
+    from tanhui.db import unit_of_work
+    from tanhui.translog.cli import load_checkpoint, load_pinned
+    from tanhui.translog.verify import log_faults
     from wallet.service import verify_ledger_snapshot
+    from wallet.service.anchors import logged_anchor_faults
 
     engine = engine_or_exit(settings_or_exit())
     try:
+        if checkpoint is not None:
+            held = load_checkpoint(checkpoint, load_pinned(keys))
+            with unit_of_work(engine) as session:
+                faults = log_faults(session, held, records=False) + logged_anchor_faults(session)
+            if faults:
+                fail(f"ledger fault: {faults[0]}", code=1)
         report = verify_ledger_snapshot(engine)
     finally:
         engine.dispose()

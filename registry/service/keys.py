@@ -25,6 +25,10 @@ from tanhui.i18n import N_
 from tanhui.models import Organisation, OrgKind, Role, SigningKeyRecord
 
 PUBLIC_KEY_BYTES = 32
+# What a key may sign, by who holds it: declared in the public key list and checked on use.
+USE_PLATFORM = "certificates and log checkpoints"
+USE_MRV = "mrv reports"
+USE_NONE = "none"
 
 
 def _seal_context(organisation_id: uuid.UUID) -> str:
@@ -163,10 +167,30 @@ def public_key_of(session: Session, key_id: str) -> str | None:
     return record.public_key if record else None
 
 
-def verify(session: Session, *, key_id: str, message: bytes, signature: str) -> bool:
-    public = public_key_of(session, key_id)
-    if public is None:
+def declared_use(session: Session, record: SigningKeyRecord) -> str:
+    """The platform's key signs certificates and checkpoints; a verifier's key signs MRV
+    reports; no other organisation's key signs anything a third party relies on."""
+    if record.owner == "platform":
+        return USE_PLATFORM
+    kind, _, organisation_id = record.owner.partition(":")
+    if kind == "organisation":
+        try:
+            organisation = session.get(Organisation, uuid.UUID(organisation_id))
+        except ValueError:
+            organisation = None
+        if organisation is not None and organisation.kind == OrgKind.verifier:
+            return USE_MRV
+    return USE_NONE
+
+
+def verify(
+    session: Session, *, key_id: str, message: bytes, signature: str, use: str | None = None
+) -> bool:
+    """True when ``signature`` verifies with key ``key_id`` (declared for ``use``, if given)."""
+    record = session.get(SigningKeyRecord, key_id)
+    if record is None or (use is not None and declared_use(session, record) != use):
         return False
+    public = record.public_key
     try:
         return verify_signature(unb64(public), message, signature)
     except ValueError:

@@ -731,6 +731,7 @@ def verify_certification(session: Session, project: Project, period: MonitoringP
         key_id=period.certification_key_id,
         message=certification_message_for(project, period),
         signature=period.certification_signature,
+        use=keys.USE_MRV,
     )
 
 

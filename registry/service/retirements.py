@@ -32,6 +32,7 @@ from tanhui.i18n import N_
 from tanhui.models import OrgKind
 from tanhui.settings import get_settings
 from tanhui.translog import entries as log_entries
+from tanhui.translog import service as log
 
 RETIREMENT_OWNER = f"system:{ledger.RETIREMENT}"
 CERTIFICATE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I
@@ -207,7 +208,28 @@ def certificate_document(session: Session, certificate: Certificate) -> dict[str
     }
     if key is not None:
         document["public_key"] = key.public_key
+    logged = _log_receipt(session, certificate.id)
+    if logged is not None:
+        document["log"] = logged
     return document
+
+
+def _log_receipt(session: Session, certificate_id: str) -> dict[str, Any] | None:
+    """Where the certificate is in the transparency log: its index, an inclusion proof for the
+    newest checkpoint and that checkpoint (None until the sequencer has placed it)."""
+    entry = log.entry_for(session, "certificate", certificate_id, log_entries.CERTIFICATE_KIND)
+    if entry is None or entry.leaf_index is None:
+        return None
+    signed = log.current_checkpoint(session)
+    if signed is None or signed.size <= entry.leaf_index:
+        return {"index": entry.leaf_index}
+    proof = log.inclusion_proof(session, entry.leaf_index, signed.size)
+    return {
+        "index": entry.leaf_index,
+        "tree_size": signed.size,
+        "hashes": [b64(h) for h in proof],
+        "checkpoint": signed.note,
+    }
 
 
 def certificate_pdf(session: Session, certificate: Certificate) -> bytes:

@@ -126,3 +126,18 @@ def consistency(
     proof = log.consistency_proof(session, first, second)
     response.headers["Cache-Control"] = IMMUTABLE
     return ConsistencyProof(first=first, second=second, hashes=[_b64(h) for h in proof])
+
+
+@router.get(
+    "/key",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}}},
+    summary="The log's verifier key (C2SP vkey: origin+keyid+base64(0x01 ‖ Ed25519 key)); it "
+    "is also the platform's certificate key: pin it",
+)
+def verifier_key() -> Response:
+    return Response(
+        log.verifier().vkey() + "\n",
+        media_type="text/plain; charset=utf-8",
+        headers={"Cache-Control": "public, max-age=3600"},
+    )

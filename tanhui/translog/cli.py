@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from tanhui.translog import note
+
+CheckpointOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="a signed log checkpoint kept outside the database (GET /api/v1/public/log/"
+        "checkpoint, saved earlier): every fact it covers must still be as logged"
+    ),
+]
+KeysOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="pinned platform keys (GET /api/v1/public/log/key or /public/keys, saved); "
+        "default: the local platform key file"
+    ),
+]
 
 app = typer.Typer(
     help="The transparency log of public facts: sequencer, checkpoints, witnessing.",
@@ -51,3 +69,37 @@ def checkpoint() -> None:
     if note is None:
         fail("the log is empty", code=1)
     typer.echo(note, nl=False)
+
+
+def load_pinned(keys: Path | None) -> dict[str, bytes]:
+    """Pinned platform keys: from ``keys`` (a published key file), else the local key file."""
+    from tanhui.cli import fail
+    from tanhui.crypto import key_id_for
+    from tanhui.translog.verify import local_platform_key, pinned_keys
+
+    if keys is not None:
+        try:
+            found = pinned_keys(keys.read_bytes())
+        except (OSError, ValueError, KeyError) as error:
+            fail(f"cannot read the keys: {error}")
+        if not found:
+            fail("the key file holds no platform key")
+        return found
+    local = local_platform_key()
+    if local is None:
+        fail("no pinned key: pass --keys (GET /api/v1/public/log/key, saved)")
+    return {key_id_for(local): local}
+
+
+def load_checkpoint(path: Path, pinned: dict[str, bytes]) -> note.Checkpoint:
+    from tanhui.cli import fail
+    from tanhui.translog.verify import open_pinned
+
+    try:
+        text = path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        fail(f"cannot read the checkpoint: {error}")
+    try:
+        return open_pinned(text, list(pinned.values()))
+    except note.NoteError as error:
+        fail(f"the checkpoint is not signed by a pinned key: {error}", code=1)

@@ -305,6 +305,7 @@ RULES: dict[str, RuleLike] = {
     "GET /api/v1/public/certificates/{certificate_id}/pdf": PUBLIC,
     "GET /api/v1/public/keys": PUBLIC,
     "GET /api/v1/public/log/checkpoint": PUBLIC,
+    "GET /api/v1/public/log/key": PUBLIC,
     "GET /api/v1/public/log/entries": PUBLIC,
     "GET /api/v1/public/log/proofs/inclusion": PUBLIC,
     "GET /api/v1/public/log/proofs/consistency": PUBLIC,

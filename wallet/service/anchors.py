@@ -96,3 +96,25 @@ def anchor_faults(session: Session) -> list[str]:
                 "(the chain was rewritten)"
             )
     return faults
+
+
+def logged_anchor_faults(session: Session) -> list[str]:
+    """What the journal no longer agrees with among the anchors *as the transparency log holds
+    them*: the audit record of an anchor can be rewritten with the chain, the log entry under a
+    checkpoint someone kept cannot (``wallet verify --checkpoint``)."""
+    from tanhui.translog.verify import anchored_heads
+
+    faults = []
+    for index, heads in anchored_heads(session):
+        for chain_id, seq, digest in heads:
+            found = session.exec(
+                select(JournalEntry.hash)
+                .where(col(JournalEntry.chain) == chain_id)
+                .where(col(JournalEntry.chain_seq) == seq)
+            ).first()
+            if found != digest:
+                faults.append(
+                    f"chain {chain_id} seq {seq} (anchored in log entry {index}): the journal "
+                    "no longer holds the logged hash (the chain was rewritten)"
+                )
+    return faults

@@ -103,3 +103,46 @@ def load_checkpoint(path: Path, pinned: dict[str, bytes]) -> note.Checkpoint:
         return open_pinned(text, list(pinned.values()))
     except note.NoteError as error:
         fail(f"the checkpoint is not signed by a pinned key: {error}", code=1)
+
+
+@app.command("witness")
+def witness(
+    url: Annotated[str, typer.Option(help="the platform's base URL")],
+    state: Annotated[Path, typer.Option(help="where the witness keeps its checkpoint and key")],
+    keys: KeysOption = None,
+    name: Annotated[str, typer.Option(help="the witness's key name")] = "witness.local/tanhui",
+) -> None:
+    """Fetch the log's checkpoint, prove it extends the one kept in STATE, keep it and print it
+    with this witness's cosignature (C2SP tlog-cosignature). Exit 1 if the log misbehaved."""
+    from tanhui.cli import fail
+    from tanhui.translog.witness import WitnessError, http_fetch
+    from tanhui.translog.witness import witness as run
+
+    pinned = load_pinned(keys)
+    try:
+        cosigned = run(http_fetch(url), state, list(pinned.values()), name)
+    except WitnessError as error:
+        fail(str(error), code=1)
+    typer.echo(cosigned, nl=False)
+
+
+@app.command("verify")
+def verify(
+    url: Annotated[str, typer.Option(help="the platform's base URL")],
+    checkpoint: Annotated[Path, typer.Option(help="an old signed checkpoint you kept")],
+    keys: KeysOption = None,
+) -> None:
+    """Prove that the current log extends CHECKPOINT (nothing it covered was rewritten)."""
+    from tanhui.cli import fail
+    from tanhui.translog.witness import WitnessError, extends, http_fetch
+
+    pinned = load_pinned(keys)
+    try:
+        old = checkpoint.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        fail(f"cannot read the checkpoint: {error}")
+    try:
+        new = extends(http_fetch(url), old, list(pinned.values()))
+    except WitnessError as error:
+        fail(str(error), code=1)
+    typer.echo(f"the log of {new.size} entries extends the checkpoint")

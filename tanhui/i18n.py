@@ -47,8 +47,10 @@ def gettext(message: str, locale: str = DEFAULT_LOCALE) -> str:
     return _catalogue(locale).get(message, message)
 
 
-def translate(message: str, locale: str = DEFAULT_LOCALE, **params: object) -> str:
-    """Translate, then fill ``{placeholders}``; a missing parameter leaves the text readable."""
+def translate(message: str, locale: str = DEFAULT_LOCALE, /, **params: object) -> str:
+    """Translate, then fill ``{placeholders}``; a missing parameter leaves the text readable.
+    (``message`` and ``locale`` are positional-only, so an error's own ``{locale}`` parameter
+    fills its text instead of answering 500.)"""
     text = gettext(message, locale)
     if not params:
         return text

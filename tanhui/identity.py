@@ -412,8 +412,8 @@ def update_resident_preferences(
     if locale is not None:
         if locale not in SUPPORTED_LOCALES:
             raise InvalidInput(
-                N_("Unsupported language {locale}."),
-                locale=locale,
+                N_("Unsupported language {language}."),
+                language=locale,
                 errors=[{"field": "locale", "message": "unsupported"}],
             )
         resident.locale = locale

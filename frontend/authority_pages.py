@@ -166,7 +166,6 @@ def _project_page(
             "batches": issuance.batches_of_project(session, project.id),
             "reversals": reversals.reversals_of(session, project.id),
             "parcels": projects.project_parcels(session, project.id),
-            "causes": [cause.value for cause in LossCause],
             "errors": errors or {},
             "form": form or {},
             "may_act": may_act(principal),
@@ -183,31 +182,29 @@ def project_page(
     return _project_page(request, principal, session, project_id)
 
 
-@router.post("/projects/{project_id}/reversals", response_class=HTMLResponse)
-async def report_reversal(
-    request: Request, project_id: uuid.UUID, principal: AuthorityMember, session: SessionDep
+@router.post("/reversals/{reversal_id}/{decision}", response_class=HTMLResponse)
+def decide_reversal(
+    request: Request,
+    reversal_id: uuid.UUID,
+    decision: str,
+    principal: AuthorityMember,
+    session: SessionDep,
+    reason: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
-    submitted = await request.form()
-    form = {key: str(value) for key, value in submitted.items() if isinstance(value, str)}
+    """Confirm a proposed loss (the project's buffer is cancelled, any excess owed) or reject
+    it; the cooperative or a verifier proposed it (ADR 0092)."""
+    actor = actor_of(principal)
+    reversal = reversals.get_reversal(session, actor=actor, reversal_id=reversal_id)
+    project_id = reversal.project_id
     try:
-        parcel_ids = [
-            fields.identifier(str(value), "parcel_id")
-            for value in submitted.getlist("parcel_id")[:20_000]
-        ]
-        if not parcel_ids:
-            raise fields.invalid("parcel_id", N_("Choose at least one parcel."))
-        reversals.report_reversal(
-            session,
-            actor=actor_of(principal),
-            project_id=project_id,
-            parcel_ids=parcel_ids,
-            cause=fields.choice(LossCause, form.get("cause", ""), "cause"),
-            occurred_on=fields.required_date(form.get("occurred_on", ""), "occurred_on"),
-            estimated_loss_t=fields.whole(
-                form.get("estimated_loss_t", ""), "estimated_loss_t", minimum=1
-            ),
-            description=form.get("description", "")[:4000],
-        )
+        if decision == "confirm":
+            reversals.confirm_reversal(session, actor=actor, reversal_id=reversal_id)
+        elif decision == "reject":
+            reversals.reject_reversal(
+                session, actor=actor, reversal_id=reversal_id, reason=reason
+            )
+        else:
+            raise RegistryNotFound(N_("No {what} {id}."), what="action", id=decision[:20])
     except RegistryNotFound:
         raise
     except DomainError as error:
@@ -217,7 +214,6 @@ async def report_reversal(
             session,
             project_id,
             errors=refusal_errors(session, request, principal, error),
-            form=form,
             status_code=error.status,
         )
     return RedirectResponse(f"/authority/projects/{project_id}", status_code=303)

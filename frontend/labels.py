@@ -58,6 +58,11 @@ LOSS_CAUSE = {
     "typhoon": N_("Typhoon"),
     "illegal_harvest": N_("Illegal harvest"),
 }
+REVERSAL_STATUS = {
+    "proposed": N_("Proposed, awaiting the authority"),
+    "confirmed": N_("Confirmed"),
+    "rejected": N_("Rejected"),
+}
 PLEDGE_STATUS = {"active": N_("Active"), "released": N_("Released"), "enforced": N_("Enforced")}
 CONTRACT_STATUS = {"active": N_("Active"), "terminated": N_("Terminated")}
 PRICE_RULE = {"ets_indexed": N_("Indexed to the national ETS price"), "fixed": N_("Fixed price")}
@@ -112,6 +117,7 @@ environment.globals.update(
     block_state_labels=BLOCK_STATE,
     purpose_labels=PURPOSE,
     loss_cause_labels=LOSS_CAUSE,
+    reversal_status_labels=REVERSAL_STATUS,
     pledge_status_labels=PLEDGE_STATUS,
     contract_status_labels=CONTRACT_STATUS,
     price_rule_labels=PRICE_RULE,

@@ -33,6 +33,7 @@ from registry import geo
 from registry.models import RetirementPurpose
 from registry.service import contracts, issuance
 from registry.service.actors import Actor
+from registry.service.retirements import CASE_PURPOSES
 from tanhui import identity
 from tanhui.auth import MissingPermission, OptionalPrincipal, Principal, SessionDep
 from tanhui.errors import DomainError, InvalidInput
@@ -89,7 +90,7 @@ PURPOSES = {
     "ecological_compensation": N_("Ecological compensation"),
     "judicial_restoration": N_("Judicial ecological restoration"),
 }
-BUYER_PURPOSES = [p for p in PURPOSES if p != RetirementPurpose.judicial_restoration.value]
+BUYER_PURPOSES = [p for p in PURPOSES if RetirementPurpose(p) not in CASE_PURPOSES]
 OUTCOMES = {
     "settled": N_("Paid and settled."),
     "partial": N_("Part of the amount was recorded; the rest is still due."),

@@ -56,6 +56,7 @@ from registry.schemas import (
     HouseholdPublic,
     ImportReportPublic,
     IssueIn,
+    MakeGoodIn,
     OrganisationKeyPublic,
     ParcelCreate,
     ParcelIdsIn,
@@ -72,6 +73,7 @@ from registry.schemas import (
     RetireIn,
     RetirementPublic,
     ReturnIn,
+    ReversalDecisionIn,
     ReversalIn,
     ReversalPublic,
     RowRejectionPublic,
@@ -262,6 +264,7 @@ def _project(session: SessionDep, project: Project) -> ProjectPublic:
         district=district.name_zh if district else None,
         description=project.description,
         buffer_exceeded=project.buffer_exceeded,
+        reversal_debt_t=project.reversal_debt_t,
         parcel_count=projects.parcel_count(session, project.id),
         created_at=project.created_at,
         updated_at=project.updated_at,
@@ -346,7 +349,10 @@ def _reversal(session: SessionDep, reversal: Reversal) -> ReversalPublic:
         cancelled_pool_t=reversal.cancelled_pool_t,
         shortfall_t=reversal.shortfall_t,
         description=reversal.description,
+        status=str(reversal.status),
+        confirmed_at=reversal.confirmed_at,
         project_buffer_exceeded=project.buffer_exceeded,
+        project_reversal_debt_t=project.reversal_debt_t,
         created_at=reversal.created_at,
     )
 
@@ -952,12 +958,12 @@ def project_batches(project_id: uuid.UUID, actor: ActorDep, session: SessionDep)
     response_model=ReversalPublic,
     status_code=status.HTTP_201_CREATED,
     responses=problems(401, 403, 404, 409, 422),
-    summary="Report a loss event on parcels; buffer credits are cancelled to cover it",
+    summary="Cooperative or verifier: propose a loss on parcels (capped at their credited stock)",
 )
-def report_reversal(
+def propose_reversal(
     project_id: uuid.UUID, body: ReversalIn, actor: ActorDep, session: SessionDep
 ) -> Any:
-    reversal = reversals.report_reversal(
+    reversal = reversals.propose_reversal(
         session,
         actor=actor,
         project_id=project_id,
@@ -979,6 +985,49 @@ def report_reversal(
 def list_reversals(project_id: uuid.UUID, actor: ActorDep, session: SessionDep) -> Any:
     project = projects.get_project(session, actor=actor, project_id=project_id)
     return [_reversal(session, r) for r in reversals.reversals_of(session, project.id)]
+
+
+@router.post(
+    "/reversals/{reversal_id}/confirm",
+    response_model=ReversalPublic,
+    responses=problems(401, 403, 404, 409),
+    summary="Authority: confirm a proposed loss (its buffer cancelled; any excess owed)",
+)
+def confirm_reversal(reversal_id: uuid.UUID, actor: ActorDep, session: SessionDep) -> Any:
+    reversal = reversals.confirm_reversal(session, actor=actor, reversal_id=reversal_id)
+    return _reversal(session, reversal)
+
+
+@router.post(
+    "/reversals/{reversal_id}/reject",
+    response_model=ReversalPublic,
+    responses=problems(401, 403, 404, 409, 422),
+    summary="Authority: reject a proposed loss (nothing cancelled)",
+)
+def reject_reversal(
+    reversal_id: uuid.UUID, body: ReversalDecisionIn, actor: ActorDep, session: SessionDep
+) -> Any:
+    reversal = reversals.reject_reversal(
+        session, actor=actor, reversal_id=reversal_id, reason=body.reason
+    )
+    return _reversal(session, reversal)
+
+
+@router.post(
+    "/projects/{project_id}/reversals/make-good",
+    response_model=ProjectPublic,
+    responses=problems(401, 403, 404, 409, 422),
+    summary="Cooperative: cancel credits it holds to make good a loss beyond the buffer",
+)
+def make_good(project_id: uuid.UUID, body: MakeGoodIn, actor: ActorDep, session: SessionDep) -> Any:
+    project = reversals.make_good(
+        session,
+        actor=actor,
+        project_id=project_id,
+        batch_id=body.batch_id,
+        quantity_t=body.quantity_t,
+    )
+    return _project(session, project)
 
 
 # --- keys ----------------------------------------------------------------------------------
@@ -1133,7 +1182,6 @@ def retire(
             quantity_t=body.quantity_t,
             beneficiary=body.beneficiary,
             purpose=body.purpose,
-            case_number=body.case_number,
             note=body.note,
         )
         return _retirement(session, retirement).model_dump(mode="json")

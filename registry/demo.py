@@ -97,9 +97,10 @@ ANJI_VILLAGES: list[AnjiVillage] = [
     ),
 ]
 ANJI_TOTAL_MU = 21_392
-# Which village's tonnes go where (indexes into ANJI_VILLAGES): the over-the-counter sale the
-# buyer retires, and the court's judicial restoration.
-OTC_VILLAGE, COURT_VILLAGE = 3, 2
+# Which village's tonnes go where (index into ANJI_VILLAGES): the over-the-counter sale the
+# buyer retires. The court's judicial restoration goes through its case (market.demo): the
+# registry's general retirement refuses that purpose.
+OTC_VILLAGE = 3
 PARCELS_PER_VILLAGE = 6
 XIAZHU_LAKE = (120.06, 30.55)
 # The wetland's baseline: the land before restoration. A negative baseline is emissions the
@@ -224,7 +225,6 @@ def seed(session: Session, progress: Progress) -> None:
     verifier = _acting(_organisation(session, OrgKind.verifier))
     authority = _acting(_organisation(session, OrgKind.authority))
     buyer = _organisation(session, OrgKind.enterprise)
-    court = _organisation(session, OrgKind.court)
     progress(
         f"  registry: Anji bamboo collection ({len(ANJI_VILLAGES)} village cooperatives,"
         f" {ANJI_TOTAL_MU:,} mu)"
@@ -256,22 +256,6 @@ def seed(session: Session, progress: Progress) -> None:
         beneficiary=buyer.name,
         purpose=RetirementPurpose.annual_neutrality,
         note="2025 年度碳中和（演示）",
-    )
-    transfers.transfer(
-        session,
-        actor=_acting(villages[COURT_VILLAGE]),
-        batch_id=batches[COURT_VILLAGE].id,
-        to_organisation_id=court.id,
-        quantity_t=1_800,
-    )
-    retirements.retire(
-        session,
-        actor=_acting(court),
-        batch_id=batches[COURT_VILLAGE].id,
-        quantity_t=1_800,
-        beneficiary="仙山湖湿地增汇项目（演示）",
-        purpose=RetirementPurpose.judicial_restoration,
-        case_number="(2023)浙0591民初0001号（演示）",
     )
     lender = identity.get_or_create_organisation(session, name=LENDER, kind=OrgKind.enterprise)
     dali = _acting(villages[0])

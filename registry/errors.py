@@ -124,3 +124,43 @@ class IncompleteCoverage(InvalidInput):
 class PooledOnly(InvalidInput):
     code = "registry/residents-pooled-only"
     title = N_("A residents' period comes only from the pooling job")
+
+
+class UnknownMethodology(InvalidInput):
+    code = "registry/unknown-methodology"
+    title = N_("The methodology or its version is not known to the registry")
+
+
+class MethodologyLandType(InvalidInput):
+    code = "registry/methodology-land-type"
+    title = N_("The methodology does not cover this land type")
+
+
+class CreditingPeriodLimits(InvalidInput):
+    code = "registry/crediting-period-limits"
+    title = N_("The crediting period is outside the methodology's limits")
+
+
+class PurposeRequiresCase(InvalidInput):
+    code = "registry/purpose-requires-case"
+    title = N_("This retirement purpose exists only through a court's or fund's case")
+
+
+class CaseMandateRefused(InvalidInput):
+    code = "registry/case-mandate-refused"
+    title = N_("The case does not allow this retirement")
+
+
+class LossExceedsCreditedStock(InvalidInput):
+    code = "registry/loss-exceeds-credited-stock"
+    title = N_("The loss exceeds the credited stock of the parcels")
+
+
+class IssuanceBlockedByLoss(Conflict):
+    code = "registry/issuance-blocked-by-reversal"
+    title = N_("Issuance is blocked until the project makes good its loss")
+
+
+class ReversalConflict(Conflict):
+    code = "registry/reversal-conflict"
+    title = N_("The reversal cannot change in its current state")

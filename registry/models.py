@@ -89,6 +89,12 @@ class PledgeStatus(StrEnum):
     enforced = "enforced"
 
 
+class ReversalStatus(StrEnum):
+    proposed = "proposed"  # by the cooperative or a verifier; nothing cancelled yet
+    confirmed = "confirmed"  # by the authority: the buffer cancelled, any excess owed
+    rejected = "rejected"
+
+
 class LossCause(StrEnum):
     fire = "fire"
     pest = "pest"
@@ -259,6 +265,11 @@ class Project(SQLModel, table=True):
     status_before_suspension: ProjectStatus | None = Field(default=None, sa_type=String(16))
     status_reason: str | None = Field(default=None, sa_type=Text)
     buffer_exceeded: bool = False
+    reversal_debt_t: int = Field(
+        default=0,
+        sa_type=BigInteger,
+        description="confirmed losses beyond its own buffer not yet made good: blocks issuance",
+    )
     outline_geojson: str | None = Field(default=None, sa_type=Text, description="simplified")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -463,7 +474,9 @@ class Pledge(SQLModel, table=True):
 
 
 class Reversal(SQLModel, table=True):
-    """A loss event on a project's parcels; buffer credits cancelled to cover it."""
+    """A loss event on a project's parcels: proposed by the cooperative or a verifier, confirmed
+    by the authority, which cancels the project's buffer credits to cover it (ADR 0092).
+    ``shortfall_t`` is the part beyond the project's own buffer, which the project owes."""
 
     __tablename__ = "registry_reversal"
 
@@ -477,6 +490,9 @@ class Reversal(SQLModel, table=True):
     shortfall_t: int = Field(sa_type=BigInteger)
     description: str = Field(default="", sa_type=Text)
     reported_by: str = Field(sa_type=String(100))
+    status: ReversalStatus = Field(default=ReversalStatus.proposed, sa_type=String(16))
+    confirmed_by: str | None = Field(default=None, sa_type=String(100))
+    confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     journal_entry_id: uuid.UUID | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

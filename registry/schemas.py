@@ -232,6 +232,7 @@ class ProjectPublic(BaseModel):
     district: str | None
     description: str
     buffer_exceeded: bool
+    reversal_debt_t: int = Field(description="losses owed beyond its buffer: issuance blocked")
     parcel_count: int
     created_at: datetime
     updated_at: datetime
@@ -382,8 +383,9 @@ class RetireIn(BaseModel):
     batch_id: uuid.UUID
     quantity_t: int = Field(gt=0, le=MAX_TONNES)
     beneficiary: str = Field(min_length=1, max_length=200)
-    purpose: RetirementPurpose
-    case_number: str | None = Field(default=None, max_length=100)
+    purpose: RetirementPurpose = Field(
+        description="judicial_restoration and ecological_compensation only through a case"
+    )
     note: str = Field(default="", max_length=500)
 
 
@@ -440,8 +442,22 @@ class ReversalPublic(BaseModel):
     cancelled_pool_t: int
     shortfall_t: int
     description: str
+    status: str = Field(description="proposed, confirmed (by the authority) or rejected")
+    confirmed_at: datetime | None
     project_buffer_exceeded: bool
+    project_reversal_debt_t: int = Field(
+        description="confirmed losses beyond the project's buffer not yet made good"
+    )
     created_at: datetime
+
+
+class ReversalDecisionIn(BaseModel):
+    reason: str = Field(default="", max_length=2000)
+
+
+class MakeGoodIn(BaseModel):
+    batch_id: uuid.UUID
+    quantity_t: int = Field(gt=0, le=MAX_TONNES)
 
 
 # --- public explorer -----------------------------------------------------------------------

@@ -1,10 +1,15 @@
-"""Judicial restoration (司法修复): a court's case paid in sink credits.
+"""Judicial restoration (司法修复) and ecological compensation: a case paid in sink credits.
 
-A court records a case: its number, the SHA-256 of the judgment, the defendant (an organisation
-that signs in to pay), the required tonnes or amount, and the restoration project the credits
-must come from. The defendant pays through the same checkout as any buyer: the order takes the
-cheapest open listings of the earmarked project, retires the tonnes on settlement with purpose
-``judicial_restoration`` and the case number on the certificate, and marks the case fulfilled.
+These two retirement purposes exist only through a case (ADR 0091): a court's case is a judicial
+restoration, a compensation fund's case is ecological compensation; the general retirement API
+and ordinary orders refuse both. At settlement the registry checks the case's organisation,
+number and earmarked project against the retirement (``registry.service.retirements``).
+
+A court (or fund) records a case: its number, the SHA-256 of the judgment, the defendant (an
+organisation that signs in to pay), the required tonnes or amount, and the restoration project
+the credits must come from. The defendant pays through the same checkout as any buyer: the order
+takes the cheapest open listings of the earmarked project, retires the tonnes on settlement with
+the case's purpose and the case number on the certificate, and marks the case fulfilled.
 When the court required an amount, the defendant buys the fewest whole tonnes that cost at
 least that amount at the listed prices.
 """
@@ -60,7 +65,7 @@ def create_case(
     note: str = "",
 ) -> JudicialCase:
     """A court records a case whose restoration is paid in credits of ``project_id``."""
-    require(actor, OrgKind.court, action="Recording judicial cases", admin=False)
+    require(actor, OrgKind.court, OrgKind.compensation_fund, action="Recording cases", admin=False)
     assert actor.organisation_id is not None
     number = (case_number or "").strip()
     digest = (judgment_sha256 or "").strip().lower()
@@ -222,9 +227,32 @@ def order_for_case(
         provider=provider,
         retire_on_purchase=True,
         beneficiary=f"{court.name}（{case.case_number}）",
-        purpose=RetirementPurpose.judicial_restoration,
+        purpose=case_purpose(session, case),
         case=case,
         now=moment,
+    )
+
+
+CASE_KINDS = {
+    OrgKind.court: RetirementPurpose.judicial_restoration,
+    OrgKind.compensation_fund: RetirementPurpose.ecological_compensation,
+}
+
+
+def case_purpose(session: Session, case: JudicialCase) -> RetirementPurpose:
+    """A court's case is a judicial restoration, a fund's an ecological compensation."""
+    return CASE_KINDS[organisation(session, case.court_id).kind]
+
+
+def mandate(session: Session, case: JudicialCase) -> registry_retirements.CaseMandate:
+    """The case as the registry checks it at retirement."""
+    recorded_by = organisation(session, case.court_id)
+    return registry_retirements.CaseMandate(
+        purpose=CASE_KINDS[recorded_by.kind],
+        organisation_id=recorded_by.id,
+        organisation_kind=recorded_by.kind,
+        case_number=case.case_number,
+        project_id=case.project_id,
     )
 
 
@@ -243,6 +271,7 @@ def verify_case_certificates(
     """The court checks the certificates of its case: signatures with the platform's pinned
     keys, and that each names the case and judicial restoration."""
     case = get_case(session, actor=actor, case_id=case_id)
+    purpose = case_purpose(session, case)
     keys = {
         record.key_id: unb64(record.public_key)
         for record in session.exec(select(SigningKeyRecord)).all()
@@ -262,7 +291,7 @@ def verify_case_certificates(
             payload = document["payload"]
             names_case = (
                 payload.get("case_number") == case.case_number
-                and payload.get("purpose") == RetirementPurpose.judicial_restoration.value
+                and payload.get("purpose") == purpose.value
             )
             checks.append(
                 CertificateCheck(

@@ -50,6 +50,7 @@ from market.service.common import (
 )
 from registry.models import RetirementPurpose
 from registry.service.actors import Actor
+from registry.service.retirements import CASE_PURPOSES
 from tanhui import audit
 from tanhui.db import new_id, utcnow
 from tanhui.i18n import N_
@@ -142,13 +143,14 @@ def _check_retirement(
         errors.append({"field": "beneficiary", "message": "required"})
     if purpose is None:
         errors.append({"field": "purpose", "message": "required"})
-    if purpose == RetirementPurpose.judicial_restoration and case is None:
-        errors.append({"field": "purpose", "message": "only through a judicial case"})
+    if purpose in CASE_PURPOSES and case is None:
+        errors.append({"field": "purpose", "message": "only through a court's or fund's case"})
     if errors:
         raise InvalidOrder(
             N_(
                 "To retire on purchase, name the beneficiary (1 to 200 characters) and the"
-                " purpose; judicial restoration is paid through the court's case."
+                " purpose; judicial restoration and ecological compensation are paid through"
+                " the case of a court or a compensation fund."
             ),
             errors=errors,
         )

@@ -7,17 +7,23 @@ seller the rest. The serial blocks move in the same transaction (the registry's
 ``move_serials``), and with ``retire_on_purchase`` the buyer's new tonnes are retired at once
 through the registry's retirement, which signs a certificate for the beneficiary.
 
-The arithmetic, to the fen (every fen of the price lands somewhere):
+The arithmetic, to the fen (every fen of the price lands somewhere), a waterfall (ADR 0041):
 
 1. ``amount = quantity × price`` (integers).
 2. ``fee = round_half_up(amount × fee_bp / 10,000)``, the commercial rule (四舍五入).
 3. ``net = amount − fee``.
-4. The households' part comes from the registry (``household_revenue_split``): each parcel of
-   the project weighs by its area, the contract's household share (e.g. 80 %) of that weight goes
-   to the households holding it by their shares; the households' total is rounded half up once,
-   then apportioned by largest remainder (ties by household id), so no household is off by more
-   than one fen from its exact share.
-5. The seller gets ``net − Σ households``: the seller absorbs the rounding remainder.
+4. ``recovered = min(net, round_half_up(quantity × prepaid price))``: the cooperative first gets
+   back the collection price it prepaid its households for these tonnes (the registry's
+   ``prepaid_price_fen_per_t``: the contracts' collection payment covering the batch's vintage,
+   weighted by parcel area; nothing when none was paid). The households were paid for these
+   tonnes already; paying them a share of the gross again would make the cooperative lose money.
+5. The households' part of the rest, ``net − recovered``, comes from the registry
+   (``household_revenue_split``): each parcel of the project weighs by its area, the contract's
+   household share (e.g. 80 %) of that weight goes to the households holding it by their shares;
+   the households' total is rounded half up once, then apportioned by largest remainder (ties by
+   household id), so no household is off by more than one fen from its exact share.
+6. The seller gets ``net − Σ households`` (the recovered price included): the seller absorbs the
+   rounding remainder.
 
 A line of a residents' (RES) project is the residents' pooled reductions: its seller's share goes
 to the residents' rewards fund (``system:rewards_fund``) instead of the pool operator's account,
@@ -45,8 +51,8 @@ from market.models import (
     Payout,
     PayoutKind,
 )
+from market.service import compensation, rewards_fund
 from market.service import listings as listing_service
-from market.service import rewards_fund
 from market.service.common import (
     BASIS_POINTS,
     clearing_account,
@@ -75,13 +81,15 @@ MAX_TRANSFERS_PER_ENTRY = 100  # the wallet's limit; beyond it the settlement ne
 
 @dataclass(frozen=True)
 class LineSplit:
-    """Where the fen of one line's price go; ``fee + seller + Σ households == amount``."""
+    """Where the fen of one line's price go; ``fee + seller + Σ households == amount``;
+    ``recovered_fen`` (part of ``seller_fen``) is the prepaid collection price returned."""
 
     amount_fen: int
     fee_fen: int
     net_fen: int
     seller_fen: int
     households: dict[uuid.UUID, int]
+    recovered_fen: int = 0
 
 
 def fee_for(amount_fen: int, fee_bp: int) -> int:
@@ -89,22 +97,37 @@ def fee_for(amount_fen: int, fee_bp: int) -> int:
 
 
 def split_line(
-    amount_fen: int, fee_bp: int, household_split: Callable[[int], Mapping[uuid.UUID, int]]
+    amount_fen: int,
+    fee_bp: int,
+    household_split: Callable[[int], Mapping[uuid.UUID, int]],
+    prepaid_fen: int = 0,
 ) -> LineSplit:
-    """Split ``amount_fen``: the fee, then the households' part of the net, then the seller."""
+    """Split ``amount_fen``: the fee; the prepaid collection price back to the seller; the
+    households' part of what remains; the rest to the seller."""
     fee = fee_for(amount_fen, fee_bp)
     net = amount_fen - fee
-    households = {key: value for key, value in household_split(net).items() if value > 0}
+    recovered = max(0, min(net, prepaid_fen))
+    remainder = net - recovered
+    households = {key: value for key, value in household_split(remainder).items() if value > 0}
     paid = sum(households.values())
-    if paid > net:  # a misconfigured share above 100 % must never pay out more than there is
-        raise ValueError(f"households' part {paid} exceeds the net {net}")
+    if paid > remainder:  # a misconfigured share above 100 % must never pay out more than that
+        raise ValueError(f"households' part {paid} exceeds the net {remainder}")
     return LineSplit(
         amount_fen=amount_fen,
         fee_fen=fee,
         net_fen=net,
         seller_fen=net - paid,
         households=households,
+        recovered_fen=recovered,
     )
+
+
+def prepaid_fen(session: Session, quantity_t: int, batch: Batch) -> int:
+    """What the seller prepaid its households for ``quantity_t`` tonnes of the batch."""
+    price = registry_contracts.prepaid_price_fen_per_t(
+        session, project_id=batch.project_id, vintage=batch.vintage
+    )
+    return round_half_up(price * quantity_t)
 
 
 def _households_of(
@@ -195,7 +218,10 @@ def settle(
             credit_account(session, batch.asset_code, buyer),
             line.quantity_t,
         )
-        split = split_line(line.amount_fen, fee_bp, _households_of(session, line.project_id))
+        prepaid = 0 if line.id in residents_lines else prepaid_fen(session, line.quantity_t, batch)
+        split = split_line(
+            line.amount_fen, fee_bp, _households_of(session, line.project_id), prepaid
+        )
         splits.append((line, split))
         add(clearing, fees, split.fee_fen)
         seller_cny = (
@@ -232,6 +258,7 @@ def settle(
             "fee_fen": order.fee_fen,
             "journal_entry": str(entry_id),
             "households_fen": sum(sum(s.households.values()) for _, s in splits),
+            "prepaid_recovered_fen": sum(s.recovered_fen for _, s in splits),
             "rewards_fund_fen": sum(s.seller_fen for ln, s in splits if ln.id in residents_lines),
         },
     )
@@ -326,10 +353,10 @@ def _retire(
 ) -> None:
     buyer = session.get(Organisation, order.buyer_id)
     assert buyer is not None and order.purpose is not None and order.beneficiary is not None
-    case_number = None
+    mandate = None
     if order.case_id is not None:
         case = session.get(JudicialCase, order.case_id)
-        case_number = case.case_number if case else None
+        mandate = compensation.mandate(session, case) if case else None
     # The buyer retires its new tonnes: the order was placed by one of its members.
     actor = Actor(
         ref=order.created_by,
@@ -347,7 +374,7 @@ def _retire(
             quantity_t=line.quantity_t,
             beneficiary=order.beneficiary,
             purpose=RetirementPurpose(order.purpose),
-            case_number=case_number,
+            case=mandate,
             note=f"order {order.number}",
         )
         line.retirement_id = retirement.id

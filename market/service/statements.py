@@ -304,6 +304,12 @@ class HouseholdStatement:
     def total_fen(self) -> int:
         return sum(entry.amount_fen for entry in self.entries)
 
+    def part_fen(self, kind: str) -> int:
+        """The total of one kind: ``collection`` (the price paid in advance for the household's
+        sinks), ``sale_share`` (its share of sales, after the cooperative recovered that price)
+        or ``compensation``."""
+        return sum(entry.amount_fen for entry in self.entries if entry.kind == kind)
+
 
 def household_statement(session: Session, household_id: uuid.UUID) -> HouseholdStatement:
     """Everything paid to one household (read by its signed link or its cooperative)."""

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from mrv.methodologies.base import (
+    BAMBOO_APPLICABILITY,
     MINIMUM_AREA_SOURCE,
     ClassKernel,
     Evaluation,
@@ -90,6 +91,7 @@ class BambooRate:
     version = VERSION
     title = "Bamboo, Tier 1: eligible area x default rate x years"
     parameters = PARAMETERS
+    applicability = BAMBOO_APPLICABILITY
 
     def index_kind(self, inputs: Inputs) -> str:
         if "index" in inputs.layers:

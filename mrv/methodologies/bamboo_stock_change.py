@@ -21,6 +21,7 @@ import numpy as np
 
 from mrv.errors import InvalidTable
 from mrv.methodologies.base import (
+    BAMBOO_APPLICABILITY,
     CO2_PER_C,
     MASKED_SAMPLE,
     MINIMUM_AREA_SOURCE,
@@ -231,6 +232,7 @@ class BambooStockChange:
     version = VERSION
     title = "Bamboo, Tier 2/3: biomass model from an index, carbon stock change between epochs"
     parameters = PARAMETERS
+    applicability = BAMBOO_APPLICABILITY
 
     def index_kind(self, inputs: Inputs) -> str:
         if "agb" in inputs.layers and "start:agb" in inputs.layers:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Protocol
 
 import numpy as np
@@ -80,11 +81,54 @@ class Evaluation:
         return self.removals - self.emissions - self.baseline - self.leakage
 
 
+@dataclass(frozen=True)
+class Applicability:
+    """What a methodology may credit, declared with the methodology and checked by the registry
+    when a project is registered: the land types it covers (``LandType`` values, which are also
+    the project types of land-based projects) and the limits of a crediting period."""
+
+    land_types: tuple[str, ...]
+    land_source: str
+    min_crediting_years: int
+    max_crediting_years: int
+    earliest_start: date
+    crediting_source: str
+
+    def covers(self, land_type: str) -> bool:
+        return land_type in self.land_types
+
+
+# Crediting-period limits of Chinese forestry and wetland carbon-sink projects: at least 20 and at
+# most 40 years, starting on or after 2005-02-16 (the Kyoto Protocol's entry into force, from
+# which CDM afforestation projects could start). (verify) against the CCER 2023 project design
+# guidance; DOMAIN.md records the Anji scheme's 30-year collection term, which sits inside them.
+CREDITING_SOURCE = (
+    "(verify) CCER forestry carbon-sink crediting period 20-40 years; the Anji collection term "
+    "is 30 years (shared/docs/DOMAIN.md, Anji bamboo collection and trading centre)"
+)
+MIN_CREDITING_YEARS = 20
+MAX_CREDITING_YEARS = 40
+EARLIEST_START = date(2005, 2, 16)
+
+BAMBOO_APPLICABILITY = Applicability(
+    land_types=("bamboo",),
+    land_source=(
+        "CCER AR-CM-005 applies to bamboo forest, not to wetland or organic soil; "
+        "CCER-14-001-V01 excludes wetland (shared/docs/DOMAIN.md, Bamboo)"
+    ),
+    min_crediting_years=MIN_CREDITING_YEARS,
+    max_crediting_years=MAX_CREDITING_YEARS,
+    earliest_start=EARLIEST_START,
+    crediting_source=CREDITING_SOURCE,
+)
+
+
 class Methodology(Protocol):
     name: str
     version: str
     title: str
     parameters: tuple[ParameterSpec, ...]
+    applicability: Applicability
 
     def kernel(self, params: ParameterSet, inputs: Inputs) -> Kernel: ...
 

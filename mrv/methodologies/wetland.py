@@ -14,6 +14,11 @@ from collections.abc import Mapping
 import numpy as np
 
 from mrv.methodologies.base import (
+    CREDITING_SOURCE,
+    EARLIEST_START,
+    MAX_CREDITING_YEARS,
+    MIN_CREDITING_YEARS,
+    Applicability,
     ClassKernel,
     Evaluation,
     FloatArray,
@@ -134,11 +139,25 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
 )
 
 
+APPLICABILITY = Applicability(
+    land_types=("wetland",),
+    land_source=(
+        "IPCC 2013 Wetlands Supplement, inland wetlands (shared/docs/DOMAIN.md, Wetland); the "
+        "bamboo methodologies exclude wetland, and this one credits no forest"
+    ),
+    min_crediting_years=MIN_CREDITING_YEARS,
+    max_crediting_years=MAX_CREDITING_YEARS,
+    earliest_start=EARLIEST_START,
+    crediting_source=CREDITING_SOURCE,
+)
+
+
 class Wetland:
     name = NAME
     version = VERSION
     title = "Wetland: area by class x removal factor, minus CH4 x GWP100"
     parameters = PARAMETERS
+    applicability = APPLICABILITY
 
     def kernel(self, params: ParameterSet, inputs: Inputs) -> ClassKernel:
         qa = qa_layers(inputs.layers, ("",))

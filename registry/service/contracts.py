@@ -364,6 +364,45 @@ def household_revenue_split(
     return pricing.apportion(total, weights, order)
 
 
+def prepaid_price_fen_per_t(session: Session, *, project_id: uuid.UUID, vintage: int) -> Fraction:
+    """The collection price per tonne the cooperative prepaid its households for the project's
+    tonnes of ``vintage``, which it recovers first from a sale (the waterfall, ADR 0041).
+
+    Each parcel of the project weighs by its area; a parcel's price is that of its contract's
+    collection payment whose period overlaps the vintage year most (none paid: nothing prepaid).
+    """
+    parcels = session.exec(
+        select(Parcel, ContractParcel.contract_id)
+        .join(ProjectParcel, col(ProjectParcel.parcel_id) == col(Parcel.id))
+        .join(ContractParcel, col(ContractParcel.parcel_id) == col(Parcel.id), isouter=True)
+        .where(col(ProjectParcel.project_id) == project_id)
+    ).all()
+    contract_ids = {contract_id for _, contract_id in parcels if contract_id is not None}
+    first, last = date(vintage, 1, 1), date(vintage, 12, 31)
+    price: dict[uuid.UUID, tuple[int, int, int]] = {}  # contract -> (overlap, -sequence, fen)
+    if contract_ids:
+        for paid in session.exec(
+            select(Settlement).where(col(Settlement.contract_id).in_(sorted(contract_ids)))
+        ).all():
+            overlap = (min(paid.period_end, last) - max(paid.period_start, first)).days + 1
+            if overlap <= 0:
+                continue
+            candidate = (overlap, -paid.sequence, paid.price_fen_per_t)
+            price[paid.contract_id] = max(price.get(paid.contract_id, candidate), candidate)
+    area = Fraction(0)
+    weighted = Fraction(0)
+    seen: set[uuid.UUID] = set()
+    for parcel, contract_id in parcels:
+        if parcel.id in seen:
+            continue
+        seen.add(parcel.id)
+        mu = parcel_service.area_mu(parcel)
+        area += mu
+        if contract_id in price:
+            weighted += mu * price[contract_id][2]
+    return weighted / area if area else Fraction(0)
+
+
 def project_household_share_bp(session: Session, project_id: uuid.UUID) -> int | None:
     """The households' share of net proceeds (basis points) under the project's active
     contracts, as the project and listing pages show it: the largest when its parcels come

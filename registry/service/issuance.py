@@ -26,7 +26,7 @@ from registry.models import (
     SerialMovement,
 )
 from registry.serials import batch_prefix, block_serial
-from registry.service import measured, projects
+from registry.service import measured, projects, reversals
 from registry.service.actors import Actor, require
 from tanhui.db import utcnow
 from tanhui.i18n import N_
@@ -49,6 +49,7 @@ def issue(
         project_state=ProjectStatus.filed,
         period_state=PeriodStatus.filed,
     )
+    reversals.require_no_outstanding_loss(project)
     quantity = period.issuable_t if quantity_t is None else quantity_t
     if quantity <= 0 or quantity > period.issuable_t:
         raise QuantityExceedsIssuable(

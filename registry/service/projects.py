@@ -28,6 +28,7 @@ import shapely
 from sqlmodel import Session, col, func, select
 
 from registry import geo
+from registry import methodologies as methodology_terms
 from registry.errors import (
     DuplicateCode,
     InvalidReport,
@@ -222,6 +223,10 @@ def create_project(
         )
     if not name.strip() or not methodology_name.strip() or not methodology_version.strip():
         raise InvalidInput(N_("A project needs a name and a methodology with its version."))
+    methodology_name, methodology_version = methodology_name.strip(), methodology_version.strip()
+    methodology_terms.check_registration(
+        methodology_name, methodology_version, type, crediting_start, crediting_end
+    )
     if find_by_code(session, code) is not None:
         raise DuplicateCode(N_("The project code {code} is already taken."), code=code)
     project = Project(
@@ -278,6 +283,11 @@ def add_parcels(
     )
     new = [found[pid] for pid in wanted if pid not in already]
     if new:
+        methodology_terms.check_land(
+            project.methodology_name,
+            project.methodology_version,
+            {str(parcel.land_type) for parcel in new},
+        )
         projected = list(shapely.from_wkb(np.asarray([p.geometry_wkb for p in new], dtype=object)))
         findings = parcel_service.find_overlaps(
             session,

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from sqlmodel import Session, col, select
 
 from registry import certificates as documents
 from registry import geo, ledger
-from registry.errors import RegistryNotFound
+from registry.errors import CaseMandateRefused, PurposeRequiresCase, RegistryNotFound
 from registry.models import (
     Batch,
     BlockState,
@@ -45,6 +46,29 @@ def new_certificate_id(year: int) -> str:
     return f"THC-RC-{year}-{tail}"
 
 
+# Purposes that exist only through a court's or a fund's case (ADR 0091): who may order each.
+CASE_PURPOSES: dict[RetirementPurpose, frozenset[OrgKind]] = {
+    RetirementPurpose.judicial_restoration: frozenset({OrgKind.court}),
+    RetirementPurpose.ecological_compensation: frozenset(
+        {OrgKind.court, OrgKind.compensation_fund}
+    ),
+}
+
+
+@dataclass(frozen=True)
+class CaseMandate:
+    """The case a judicial-restoration or ecological-compensation retirement answers, as the
+    market read it from its own table: the organisation that recorded it, its number and the
+    project its credits are earmarked to. The registry checks the three against the retirement;
+    the general retirement API never makes one."""
+
+    purpose: RetirementPurpose
+    organisation_id: uuid.UUID
+    organisation_kind: OrgKind
+    case_number: str
+    project_id: uuid.UUID
+
+
 def retire(
     session: Session,
     *,
@@ -53,7 +77,7 @@ def retire(
     quantity_t: int,
     beneficiary: str,
     purpose: RetirementPurpose,
-    case_number: str | None = None,
+    case: CaseMandate | None = None,
     note: str = "",
 ) -> Retirement:
     """Retire ``quantity_t`` of the actor's organisation's available tonnes of a batch."""
@@ -65,12 +89,7 @@ def retire(
             maximum=MAX_BENEFICIARY,
             errors=[{"field": "beneficiary", "message": "required"}],
         )
-    case_number = (case_number or "").strip() or None
-    if purpose == RetirementPurpose.judicial_restoration and case_number is None:
-        raise InvalidInput(
-            N_("A judicial restoration names the court's case number."),
-            errors=[{"field": "case_number", "message": "required for judicial_restoration"}],
-        )
+    case_number = check_case(session, purpose, case, batch_id)
     batch = session.get(Batch, batch_id)
     if batch is None:
         raise RegistryNotFound(N_("No {what} {id}."), what="batch", id=str(batch_id))
@@ -127,6 +146,45 @@ def retire(
         },
     )
     return retirement
+
+
+def check_case(
+    session: Session, purpose: RetirementPurpose, case: CaseMandate | None, batch_id: uuid.UUID
+) -> str | None:
+    """The case number a retirement of ``purpose`` carries; refused when the purpose needs a
+    case and none (or one of another kind, organisation or project) is given."""
+    if purpose not in CASE_PURPOSES:
+        if case is not None:
+            raise CaseMandateRefused(
+                N_("A retirement for {purpose} answers no case."), purpose=str(purpose)
+            )
+        return None
+    if case is None:
+        raise PurposeRequiresCase(
+            N_(
+                "A {purpose} retirement exists only through the case of a court or a"
+                " compensation fund, paid through that case; it cannot be declared directly."
+            ),
+            purpose=str(purpose),
+            errors=[{"field": "purpose", "message": "only through a court's or fund's case"}],
+        )
+    batch = session.get(Batch, batch_id)
+    number = case.case_number.strip()
+    if (
+        case.purpose != purpose
+        or case.organisation_kind not in CASE_PURPOSES[purpose]
+        or not number
+        or (batch is not None and batch.project_id != case.project_id)
+    ):
+        raise CaseMandateRefused(
+            N_(
+                "Case {number} does not allow this retirement: it must be a {purpose} case of a"
+                " court or fund, and the credits must come from its earmarked project."
+            ),
+            number=number,
+            purpose=str(purpose),
+        )
+    return number
 
 
 def _year() -> int:

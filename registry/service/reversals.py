@@ -1,10 +1,15 @@
-"""Reversals: a loss event (fire, pest, typhoon, illegal harvest) cancels buffer credits.
+"""Reversals: a loss event (fire, pest, typhoon, illegal harvest) on a project's parcels.
 
-The estimated loss is cancelled from the buffer credits the project itself contributed (its
-batches' buffer blocks, oldest first); what those cannot cover comes from the rest of the pool
-(other projects' buffer blocks, oldest batches first), as Verra's pooled buffer does. When the
-project's cumulative losses exceed what it withheld, the project is flagged
-(``buffer_exceeded``); a loss the whole pool cannot cover is recorded as a shortfall.
+A loss is proposed by the project's cooperative or a verifier and confirmed (or rejected) by the
+authority; nothing is cancelled before it confirms (ADR 0092). A loss is capped at the credited
+stock of the affected parcels (the project's issued and withheld tonnes, shared by area), and a
+project's losses together at its whole credited stock. Confirmation cancels the project's own
+buffer credits (its batches' buffer blocks, oldest first); the part beyond them is the
+project's debt (``reversal_debt_t``), never taken from other projects' buffer. While it owes,
+the project is issued nothing (:func:`require_no_outstanding_loss`, called by issuance) until it
+makes the loss good by cancelling credits it holds (:func:`make_good`), as Verra's
+non-permanence rules require a reversal beyond a project's buffer contribution to be
+compensated before further issuance.
 """
 
 from __future__ import annotations
@@ -12,35 +17,97 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import date
+from fractions import Fraction
 
 from sqlmodel import Session, col, func, select
 
 from registry import ledger
-from registry.errors import RegistryNotFound
+from registry.errors import (
+    IssuanceBlockedByLoss,
+    LossExceedsCreditedStock,
+    RegistryNotFound,
+    ReversalConflict,
+)
 from registry.models import (
     Batch,
     BlockState,
     LossCause,
     Parcel,
+    Project,
     ProjectParcel,
     ProjectStatus,
     Reversal,
     ReversalParcel,
+    ReversalStatus,
     SerialBlock,
 )
 from registry.service import blocks as block_service
+from registry.service import parcels as parcel_service
 from registry.service import projects
-from registry.service.actors import Actor, require
-from registry.service.issuance import BUFFER_OWNER
+from registry.service.actors import Actor, ensure_own, require
 from tanhui import audit
+from tanhui.db import utcnow
 from tanhui.errors import InvalidInput
 from tanhui.i18n import N_
 from tanhui.models import OrgKind
 
+BUFFER_OWNER = f"system:{ledger.BUFFER_POOL}"
 CANCELLED_OWNER = f"system:{ledger.CANCELLED}"
 
 
-def report_reversal(
+def require_no_outstanding_loss(project: Project) -> None:
+    """Issuance refuses a project that owes a confirmed loss beyond its own buffer."""
+    if project.reversal_debt_t > 0:
+        raise IssuanceBlockedByLoss(
+            N_(
+                "Project {code} owes {owed} t of confirmed losses beyond its buffer: it is issued"
+                " nothing until it makes them good by cancelling credits it holds."
+            ),
+            code=project.code,
+            owed=project.reversal_debt_t,
+        )
+
+
+def credited_stock_t(
+    session: Session, project_id: uuid.UUID, parcel_ids: Sequence[uuid.UUID] | None = None
+) -> int:
+    """The tonnes credited to the project (issued plus withheld for the buffer), or to some of
+    its parcels: the project's share by area, rounded down (the cap of a loss on them)."""
+    issued = int(
+        session.exec(
+            select(func.coalesce(func.sum(Batch.quantity_t + Batch.buffer_t), 0)).where(
+                col(Batch.project_id) == project_id
+            )
+        ).one()
+    )
+    if parcel_ids is None or issued == 0:
+        return issued
+    parcels = session.exec(
+        select(Parcel)
+        .join(ProjectParcel, col(ProjectParcel.parcel_id) == col(Parcel.id))
+        .where(col(ProjectParcel.project_id) == project_id)
+    ).all()
+    total = sum((parcel_service.area_mu(p) for p in parcels), Fraction(0))
+    wanted = set(parcel_ids)
+    affected = sum((parcel_service.area_mu(p) for p in parcels if p.id in wanted), Fraction(0))
+    if total == 0:
+        return 0
+    share = issued * affected / total
+    return share.numerator // share.denominator
+
+
+def _losses_t(session: Session, project_id: uuid.UUID) -> int:
+    """The project's proposed and confirmed losses (rejected ones do not count)."""
+    return int(
+        session.exec(
+            select(func.coalesce(func.sum(Reversal.estimated_loss_t), 0))
+            .where(col(Reversal.project_id) == project_id)
+            .where(col(Reversal.status) != ReversalStatus.rejected)
+        ).one()
+    )
+
+
+def propose_reversal(
     session: Session,
     *,
     actor: Actor,
@@ -51,10 +118,9 @@ def report_reversal(
     estimated_loss_t: int,
     description: str = "",
 ) -> Reversal:
-    """Record a loss on some of the project's parcels and cancel buffer credits to cover it."""
-    require(
-        actor, OrgKind.cooperative, OrgKind.authority, OrgKind.verifier, action="Reporting a loss"
-    )
+    """The cooperative or a verifier proposes a loss on some of the project's parcels; the
+    authority confirms it (:func:`confirm_reversal`). Refused above the credited stock."""
+    require(actor, OrgKind.cooperative, OrgKind.verifier, action="Proposing a loss", admin=False)
     project = projects.get_project(session, actor=actor, project_id=project_id, lock=True)
     if project.status in {ProjectStatus.draft, ProjectStatus.terminated}:
         raise InvalidInput(N_("Losses are reported on collected, active projects."))
@@ -75,6 +141,22 @@ def report_reversal(
         raise RegistryNotFound(
             N_("No {what} {id}."), what="parcel of this project", id="(one of parcel_ids)"
         )
+    on_parcels = credited_stock_t(session, project.id, wanted)
+    room = credited_stock_t(session, project.id) - _losses_t(session, project.id)
+    cap = max(0, min(on_parcels, room))
+    if estimated_loss_t > cap:
+        raise LossExceedsCreditedStock(
+            N_(
+                "A loss of {loss} t exceeds what was credited on these parcels of project {code}:"
+                " at most {cap} t ({stock} t credited on them, {room} t left on the project)."
+            ),
+            loss=estimated_loss_t,
+            code=project.code,
+            cap=cap,
+            stock=on_parcels,
+            room=max(room, 0),
+            errors=[{"field": "estimated_loss_t", "message": f"at most {cap}"}],
+        )
     reversal = Reversal(
         project_id=project.id,
         cause=cause,
@@ -85,69 +167,178 @@ def report_reversal(
         shortfall_t=0,
         description=description.strip(),
         reported_by=actor.ref,
+        status=ReversalStatus.proposed,
     )
     session.add(reversal)
     session.flush()
     for parcel_id in wanted:
         session.add(ReversalParcel(reversal_id=reversal.id, parcel_id=parcel_id))
-    own_batches = [
-        b.id
-        for b in session.exec(
-            select(Batch).where(col(Batch.project_id) == project.id).order_by(col(Batch.issued_at))
-        ).all()
-    ]
-    left = estimated_loss_t
-    own = _cancel_from(session, reversal, own_batches, left)
-    left -= own
-    pool = 0
-    if left:
-        others = [
-            b.id
-            for b in session.exec(
-                select(Batch)
-                .where(col(Batch.project_id) != project.id)
-                .order_by(col(Batch.issued_at), col(Batch.id))
-            ).all()
-        ]
-        pool = _cancel_from(session, reversal, others, left)
-        left -= pool
-    reversal.cancelled_own_buffer_t = own
-    reversal.cancelled_pool_t = pool
-    reversal.shortfall_t = left
-    session.add(reversal)
-    withheld = session.exec(
-        select(func.coalesce(func.sum(Batch.buffer_t), 0)).where(
-            col(Batch.project_id) == project.id
-        )
-    ).one()
-    lost = session.exec(
-        select(func.coalesce(func.sum(Reversal.estimated_loss_t), 0)).where(
-            col(Reversal.project_id) == project.id
-        )
-    ).one()
-    if int(lost) > int(withheld) and not project.buffer_exceeded:
-        project.buffer_exceeded = True
-        session.add(project)
     session.flush()
     audit.record(
         session,
         actor=actor.ref,
-        action="project.loss_reported",
+        action="project.loss_proposed",
         subject_type="project",
         subject_id=project.id,
         payload={
             "code": project.code,
+            "reversal": str(reversal.id),
             "cause": str(cause),
             "occurred_on": occurred_on.isoformat(),
             "estimated_loss_t": estimated_loss_t,
-            "cancelled_own_buffer_t": own,
-            "cancelled_pool_t": pool,
-            "shortfall_t": left,
-            "buffer_exceeded": project.buffer_exceeded,
             "parcels": [str(p) for p in wanted[:200]],
         },
     )
     return reversal
+
+
+def _proposed(session: Session, actor: Actor, reversal_id: uuid.UUID) -> tuple[Reversal, Project]:
+    require(actor, OrgKind.authority, action="Deciding on a loss", admin=False)
+    reversal = session.exec(
+        select(Reversal)
+        .where(col(Reversal.id) == reversal_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+    if reversal is None:
+        raise RegistryNotFound(N_("No {what} {id}."), what="reversal", id=str(reversal_id))
+    project = projects.get_project(session, actor=actor, project_id=reversal.project_id, lock=True)
+    if reversal.status != ReversalStatus.proposed:
+        raise ReversalConflict(
+            N_("The loss of {day} is already {status}."),
+            day=reversal.occurred_on.isoformat(),
+            status=str(reversal.status),
+        )
+    return reversal, project
+
+
+def confirm_reversal(session: Session, *, actor: Actor, reversal_id: uuid.UUID) -> Reversal:
+    """The authority confirms a proposed loss: the project's own buffer credits are cancelled
+    to cover it; what they cannot cover becomes the project's debt, which blocks issuance."""
+    reversal, project = _proposed(session, actor, reversal_id)
+    own_batches = [
+        b.id
+        for b in session.exec(
+            select(Batch)
+            .where(col(Batch.project_id) == project.id)
+            .order_by(col(Batch.issued_at), col(Batch.id))
+        ).all()
+    ]
+    loss = reversal.estimated_loss_t
+    own = _cancel_from(session, reversal, own_batches, loss)
+    owed = loss - own
+    reversal.cancelled_own_buffer_t = own
+    reversal.cancelled_pool_t = 0
+    reversal.shortfall_t = owed
+    reversal.status = ReversalStatus.confirmed
+    reversal.confirmed_by = actor.ref
+    reversal.confirmed_at = utcnow()
+    session.add(reversal)
+    project.reversal_debt_t += owed
+    project.buffer_exceeded = project.reversal_debt_t > 0
+    session.add(project)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor.ref,
+        action="project.loss_confirmed",
+        subject_type="project",
+        subject_id=project.id,
+        payload={
+            "code": project.code,
+            "reversal": str(reversal.id),
+            "estimated_loss_t": loss,
+            "cancelled_own_buffer_t": own,
+            "owed_t": owed,
+            "reversal_debt_t": project.reversal_debt_t,
+        },
+    )
+    return reversal
+
+
+def reject_reversal(
+    session: Session, *, actor: Actor, reversal_id: uuid.UUID, reason: str = ""
+) -> Reversal:
+    """The authority rejects a proposed loss; nothing is cancelled."""
+    reversal, project = _proposed(session, actor, reversal_id)
+    reversal.status = ReversalStatus.rejected
+    reversal.confirmed_by = actor.ref
+    reversal.confirmed_at = utcnow()
+    session.add(reversal)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor.ref,
+        action="project.loss_rejected",
+        subject_type="project",
+        subject_id=project.id,
+        payload={"code": project.code, "reversal": str(reversal.id), "reason": reason[:500]},
+    )
+    return reversal
+
+
+def make_good(
+    session: Session,
+    *,
+    actor: Actor,
+    project_id: uuid.UUID,
+    batch_id: uuid.UUID,
+    quantity_t: int,
+) -> Project:
+    """The project's cooperative makes good (part of) its debt by cancelling credits it holds:
+    the project's own (cancelled from its held credits) or another project's (compensated)."""
+    require(actor, OrgKind.cooperative, action="Making good a loss", admin=False)
+    project = projects.get_project(session, actor=actor, project_id=project_id, lock=True)
+    ensure_own(actor, project.cooperative_id, what="project", object_id=project_id)
+    if isinstance(quantity_t, bool) or not 0 < quantity_t <= project.reversal_debt_t:
+        raise InvalidInput(
+            N_("Project {code} owes {owed} t; cancel 1 to {owed} t to make its losses good."),
+            code=project.code,
+            owed=project.reversal_debt_t,
+            errors=[{"field": "quantity_t", "message": f"1 to {project.reversal_debt_t}"}],
+        )
+    batch = session.get(Batch, batch_id)
+    if batch is None:
+        raise RegistryNotFound(N_("No {what} {id}."), what="batch", id=str(batch_id))
+    holder = actor.owner
+    taken = block_service.take(
+        session, batch_id=batch.id, holder=holder, quantity=quantity_t, lowest=True
+    )
+    reference = f"make-good:{project.code}"
+    block_service.change(
+        session, taken, kind="cancellation", reference=reference, state=BlockState.cancelled
+    )
+    pairs = block_service.serial_pairs(batch, taken)
+    ledger.post(
+        session,
+        code="reversal",
+        asset=batch.asset_code,
+        moves=[ledger.Move(holder, CANCELLED_OWNER, quantity_t)],
+        metadata={
+            "make_good": project.code,
+            "serial_blocks": ledger.blocks_metadata(pairs),
+        },
+        idempotency_key=f"make-good:{project.id}:{uuid.uuid4()}",
+    )
+    project.reversal_debt_t -= quantity_t
+    project.buffer_exceeded = project.reversal_debt_t > 0
+    session.add(project)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor.ref,
+        action="project.loss_made_good",
+        subject_type="project",
+        subject_id=project.id,
+        payload={
+            "code": project.code,
+            "batch": batch.serial_prefix,
+            "cancelled_t": quantity_t,
+            "reversal_debt_t": project.reversal_debt_t,
+            "serial_blocks": [list(p) for p in pairs[:50]],
+        },
+    )
+    return project
 
 
 def _cancel_from(
@@ -192,6 +383,14 @@ def _cancel_from(
         reversal.journal_entry_id = reversal.journal_entry_id or entry
         done += amount
     return done
+
+
+def get_reversal(session: Session, *, actor: Actor, reversal_id: uuid.UUID) -> Reversal:
+    reversal = session.get(Reversal, reversal_id)
+    if reversal is None:
+        raise RegistryNotFound(N_("No {what} {id}."), what="reversal", id=str(reversal_id))
+    projects.get_project(session, actor=actor, project_id=reversal.project_id)
+    return reversal
 
 
 def reversals_of(session: Session, project_id: uuid.UUID) -> list[Reversal]:

@@ -4,12 +4,13 @@ suspension and termination."""
 from __future__ import annotations
 
 import base64
+from datetime import date
 
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from registry.models import PeriodStatus, ProjectStatus
-from registry.service import issuance, keys, projects
+from registry.models import LossCause, PeriodStatus, ProjectStatus
+from registry.service import issuance, keys, projects, reversals
 from tanhui.crypto import SigningKey
 from tests.frontend.conftest import Faces, as_
 from tests.registry import helpers
@@ -138,54 +139,53 @@ def test_authority_files_and_issues(client: TestClient, session: Session, faces:
     assert prefix in public.text
 
 
-def test_authority_reports_losses_and_suspends(
+def test_authority_confirms_proposed_losses_and_suspends(
     client: TestClient, session: Session, faces: Faces
 ) -> None:
     project = helpers.project(session, faces.roles, status=ProjectStatus.issued)
     parcel_id = projects.project_parcels(session, project.id)[0].id
+    proposals = [
+        reversals.propose_reversal(
+            session,
+            actor=faces.roles.coop,
+            project_id=project.id,
+            parcel_ids=[parcel_id],
+            cause=LossCause.fire,
+            occurred_on=date(2025, 3, day),
+            estimated_loss_t=loss,
+            description="山火",
+        ).id
+        for day, loss in ((1, 50), (2, 30))
+    ]
     session.commit()
     csrf = as_(client, faces.authority)
     url = f"/authority/projects/{project.id}"
     page = client.get(url, headers=EN)
-    assert "Report a loss (reversal)" in page.text
-    no_parcel = client.post(
-        f"{url}/reversals",
-        data={
-            "csrf_token": csrf,
-            "cause": "fire",
-            "occurred_on": "2025-03-01",
-            "estimated_loss_t": "50",
-        },
-        headers=EN,
-    )
-    assert no_parcel.status_code == 422 and 'id="f-parcel_id-error"' in no_parcel.text
-    bad_date = client.post(
-        f"{url}/reversals",
-        data={
-            "csrf_token": csrf,
-            "cause": "fire",
-            "occurred_on": "March",
-            "estimated_loss_t": "50",
-            "parcel_id": str(parcel_id),
-        },
-        headers=EN,
-    )
-    assert 'id="f-occurred_on-error"' in bad_date.text
-    reported = client.post(
-        f"{url}/reversals",
-        data={
-            "csrf_token": csrf,
-            "cause": "fire",
-            "occurred_on": "2025-03-01",
-            "estimated_loss_t": "50",
-            "parcel_id": str(parcel_id),
-            "description": "山火",
-        },
+    assert "Proposed, awaiting the authority" in page.text and "Confirm the loss" in page.text
+    assert "Report a loss (reversal)" not in page.text  # the authority confirms, never proposes
+    confirmed = client.post(
+        f"/authority/reversals/{proposals[0]}/confirm",
+        data={"csrf_token": csrf},
         follow_redirects=False,
     )
-    assert reported.status_code == 303
+    assert confirmed.status_code == 303
+    rejected = client.post(
+        f"/authority/reversals/{proposals[1]}/reject",
+        data={"csrf_token": csrf, "reason": "核查无损失"},
+        follow_redirects=False,
+    )
+    assert rejected.status_code == 303
+    again = client.post(
+        f"/authority/reversals/{proposals[0]}/confirm", data={"csrf_token": csrf}, headers=EN
+    )
+    assert again.status_code == 409 and "already confirmed" in again.text
     page = client.get(url, headers=EN)
-    assert "Fire" in page.text and "2025-03-01" in page.text
+    assert "Fire" in page.text and "2025-03-01" in page.text and "Rejected" in page.text
+    session.rollback()
+    decided = {r.id: r for r in reversals.reversals_of(session, project.id)}
+    assert decided[proposals[0]].cancelled_own_buffer_t == 50
+    assert decided[proposals[0]].confirmed_by is not None
+    assert decided[proposals[1]].cancelled_own_buffer_t == 0
     no_reason = client.post(f"{url}/suspend", data={"csrf_token": csrf, "reason": ""}, headers=EN)
     assert no_reason.status_code == 422 and 'id="f-suspend_reason-error"' in no_reason.text
     for action in ("suspend", "resume", "terminate"):

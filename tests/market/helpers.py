@@ -77,6 +77,7 @@ def issued_world(
                 y=north,
                 side=side,
                 holders=[(households[i], share) for i, share in sorted(shares.items())],
+                land_type=registry_helpers.LAND_OF[kind],
             )
         )
     project = projects.create_project(
@@ -86,7 +87,7 @@ def issued_world(
         code=f"M{n:05d}{uuid.uuid4().hex[:3].upper()}",
         name=f"市场测试项目 {n}",
         type=kind,
-        methodology_name="bamboo-rate",
+        methodology_name=registry_helpers.METHODOLOGY_OF[kind],
         methodology_version="1.0",
         crediting_start=date(2022, 1, 1),
         crediting_end=date(2051, 12, 31),
@@ -97,7 +98,10 @@ def issued_world(
     registry_helpers.contract(session, coop, parcels, household_share_bp=household_share_bp)
     projects.collect(session, actor=coop, project_id=project.id)
     period = registry_helpers.measured_period(
-        session, coop, project.id, registry_helpers.report(issuable, buffer)
+        session,
+        coop,
+        project.id,
+        registry_helpers.report(issuable, buffer, registry_helpers.METHODOLOGY_OF[kind]),
     )
     projects.certify(session, actor=roles.verifier, period_id=period.id)
     projects.file_period(session, actor=roles.authority, period_id=period.id)

@@ -20,7 +20,7 @@ from market.errors import (
 from market.models import PayoutKind, PayoutRoundLine, RoundStatus
 from market.service import compensation, funds
 from registry import geo
-from registry.models import Certificate
+from registry.models import Certificate, Retirement, RetirementPurpose
 from registry.pricing import round_half_up
 from registry.service.actors import Actor
 from tanhui.models import OrgKind, Role
@@ -264,3 +264,36 @@ def test_fund_standards_round_and_payout(session: Session) -> None:
     assert statement.total_fen == household_paid == statement.balance_fen
     assert session.exec(select(Certificate).where(col(Certificate.id) == "none")).first() is None
     assert json.dumps(statement.total_fen)
+
+
+def test_a_funds_case_is_the_only_way_to_an_ecological_compensation_retirement(
+    session: Session, world: helpers.World
+) -> None:
+    """Issue 15, hole 5: a compensation fund's case, earmarked to a project, paid by its
+    defendant, retires the tonnes as ecological compensation under the case's number; a court's
+    case is a judicial restoration."""
+    fund = helpers.org_actor(session, OrgKind.compensation_fund)
+    defendant = helpers.org_actor(session, OrgKind.enterprise)
+    assert defendant.organisation_id is not None
+    helpers.listing(session, world, quantity_t=100, price_fen_per_t=5_000)
+    case = compensation.create_case(
+        session,
+        actor=fund,
+        case_number="湖生补〔2025〕7号",
+        judgment_sha256=hashlib.sha256(b"decision").hexdigest(),
+        defendant_id=defendant.organisation_id,
+        project_id=world.project.id,
+        required_t=12,
+    )
+    assert compensation.case_purpose(session, case) == RetirementPurpose.ecological_compensation
+    placed = compensation.order_for_case(session, actor=defendant, case_id=case.id)
+    assert placed.purpose == RetirementPurpose.ecological_compensation
+    helpers.pay_in_sandbox(session, defendant, placed)
+    checks = compensation.verify_case_certificates(session, actor=fund, case_id=case.id)
+    assert [(check.ok, check.quantity_t, check.case_number) for check in checks] == [
+        (True, 12, "湖生补〔2025〕7号")
+    ]
+    retired = session.exec(
+        select(Retirement).where(col(Retirement.holder) == f"org:{defendant.organisation_id}")
+    ).one()
+    assert retired.purpose == RetirementPurpose.ecological_compensation

@@ -229,6 +229,16 @@ def test_wash_trading_minimum_orders_and_retirement_fields(
             purpose=RetirementPurpose.judicial_restoration,
         )
     with pytest.raises(InvalidOrder):
+        helpers.order(
+            session,
+            world.enterprise,
+            item,
+            10,
+            retire_on_purchase=True,
+            beneficiary="x",
+            purpose=RetirementPurpose.ecological_compensation,
+        )
+    with pytest.raises(InvalidOrder):
         orders.create_order(session, actor=world.enterprise, lines=[])
     # below the minimum is allowed for the very last tonnes
     helpers.order(session, world.enterprise, item, 95)

@@ -85,6 +85,10 @@ class Roles:
         )
 
 
+METHODOLOGY_OF = {ProjectType.bamboo: "bamboo-rate", ProjectType.wetland: "wetland"}
+LAND_OF = {ProjectType.bamboo: LandType.bamboo, ProjectType.wetland: LandType.wetland}
+
+
 def household(session: Session, coop: Actor, village: str = "大里村", name: str = "") -> Household:
     n = next(_counter)
     assert coop.organisation_id is not None
@@ -220,7 +224,7 @@ def project(
         code=f"T{n:05d}",
         name=f"测试项目 {n}",
         type=type,
-        methodology_name="bamboo-rate",
+        methodology_name=METHODOLOGY_OF[type],
         methodology_version="1.0",
         crediting_start=date(2022, 1, 1),
         crediting_end=date(2051, 12, 31),
@@ -229,7 +233,7 @@ def project(
     # inside Anji (tests that place parcels themselves use the ground north-east of it)
     offset_x = x if x is not None else -500.0 * (1 + n % 40)
     offset_y = 0.0 if x is not None else -500.0 * (1 + n // 40 % 40)
-    plot = parcel(session, coop, x=offset_x, y=offset_y)
+    plot = parcel(session, coop, x=offset_x, y=offset_y, land_type=LAND_OF[type])
     projects.add_parcels(session, actor=coop, project_id=created.id, parcel_ids=[plot.id])
     if contracted:
         contract(session, coop, [plot])
@@ -240,7 +244,9 @@ def project(
         return created
     if status in {ProjectStatus.suspended, ProjectStatus.terminated}:
         return created
-    period = measured_period(session, coop, created.id, report(issuable, buffer))
+    period = measured_period(
+        session, coop, created.id, report(issuable, buffer, METHODOLOGY_OF[type])
+    )
     if status == ProjectStatus.submitted:
         return created
     projects.certify(session, actor=roles.verifier, period_id=period.id)

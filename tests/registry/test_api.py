@@ -279,8 +279,11 @@ def test_from_households_to_retirement_over_http(
         ),
         201,
     )
+    assert reversal["status"] == "proposed" and reversal["cancelled_own_buffer_t"] == 0
+    reversal = _ok(client.post(f"{API}/reversals/{reversal['id']}/confirm", headers=authority))
     assert (reversal["cancelled_own_buffer_t"], reversal["shortfall_t"]) == (20, 5)
     assert reversal["project_buffer_exceeded"] is True
+    assert reversal["project_reversal_debt_t"] == 5
 
 
 def test_cli_import_and_settle(settings: Settings, session: Session, tmp_path: Path) -> None:

@@ -14,13 +14,25 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from registry.errors import InsufficientCredits, PledgeConflict, QuantityExceedsIssuable
+from registry.errors import (
+    CaseMandateRefused,
+    InsufficientCredits,
+    IssuanceBlockedByLoss,
+    LossExceedsCreditedStock,
+    PledgeConflict,
+    PurposeRequiresCase,
+    QuantityExceedsIssuable,
+    ReversalConflict,
+    RoleRefused,
+)
 from registry.models import (
     Batch,
     BlockState,
     LossCause,
     ProjectStatus,
+    Retirement,
     RetirementPurpose,
+    ReversalStatus,
     SerialBlock,
 )
 from registry.serials import SerialFormatError, batch_prefix, parse
@@ -35,8 +47,8 @@ from registry.service import (
     transfers,
 )
 from registry.service.actors import Actor
+from registry.service.retirements import CaseMandate
 from tanhui.db import retrying, utcnow
-from tanhui.errors import InvalidInput
 from tanhui.models import OrgKind
 from tests.registry import helpers
 from wallet import service as wallet
@@ -125,28 +137,51 @@ def test_transfer_gives_the_last_sub_block_and_retirement_the_lowest(session: Se
     assert _balance(session, batch, "system:retirement") == 10
 
 
-def test_judicial_restoration_names_the_case(session: Session) -> None:
+def test_case_purposes_need_a_case_of_a_court_or_fund_on_its_earmarked_project(
+    session: Session,
+) -> None:
     roles = helpers.Roles.make(session)
     batch = helpers.issued_batch(session, roles)
-    with pytest.raises(InvalidInput):
-        retirements.retire(
+    court = helpers.actor(session, OrgKind.court)
+    fund = helpers.actor(session, OrgKind.compensation_fund)
+    assert court.organisation_id is not None and fund.organisation_id is not None
+
+    def case(purpose: RetirementPurpose, by: Actor, project: uuid.UUID) -> CaseMandate:
+        assert by.org_kind is not None and by.organisation_id is not None
+        return CaseMandate(
+            purpose, by.organisation_id, by.org_kind, "(2023)浙0591民初123号", project
+        )
+
+    def retire(purpose: RetirementPurpose, mandate: CaseMandate | None) -> Retirement:
+        return retirements.retire(
             session,
             actor=roles.coop,
             batch_id=batch.id,
             quantity_t=5,
             beneficiary="南太湖新区",
-            purpose=RetirementPurpose.judicial_restoration,
+            purpose=purpose,
+            case=mandate,
         )
-    done = retirements.retire(
-        session,
-        actor=roles.coop,
-        batch_id=batch.id,
-        quantity_t=5,
-        beneficiary="南太湖新区",
-        purpose=RetirementPurpose.judicial_restoration,
-        case_number="(2023)浙0591民初123号",
+
+    judicial, compensation = (
+        RetirementPurpose.judicial_restoration,
+        RetirementPurpose.ecological_compensation,
     )
+    for purpose in (judicial, compensation):
+        with pytest.raises(PurposeRequiresCase):
+            retire(purpose, None)
+    for purpose, mandate in [
+        (judicial, case(judicial, court, uuid.uuid4())),  # another project's case
+        (judicial, case(judicial, fund, batch.project_id)),  # a fund orders no restoration
+        (judicial, case(compensation, court, batch.project_id)),  # another kind of case
+        (RetirementPurpose.annual_neutrality, case(judicial, court, batch.project_id)),
+    ]:
+        with pytest.raises(CaseMandateRefused):
+            retire(purpose, mandate)
+    assert _balance(session, batch, "system:retirement") == 0
+    done = retire(judicial, case(judicial, court, batch.project_id))
     assert done.case_number == "(2023)浙0591民初123号"
+    assert retire(compensation, case(compensation, fund, batch.project_id)).case_number
 
 
 def test_pledged_credits_cannot_move_until_released(session: Session) -> None:
@@ -216,41 +251,75 @@ def test_pledged_credits_cannot_move_until_released(session: Session) -> None:
     assert blocks.tiles(batch, blocks.batch_blocks(session, batch.id))
 
 
-def test_a_loss_cancels_buffer_credits_and_flags_the_project(session: Session) -> None:
+def test_a_confirmed_loss_cancels_its_own_buffer_and_the_excess_blocks_issuance(
+    session: Session,
+) -> None:
     roles = helpers.Roles.make(session)
     other = helpers.issued_batch(session, roles, issuable=500, buffer=300)
     batch = helpers.issued_batch(session, roles, issuable=1000, buffer=200)
     project = issuance.project_of(session, batch)
     parcel = projects.project_parcels(session, project.id)[0]
-    first = reversals.report_reversal(
-        session,
-        actor=roles.coop,
-        project_id=project.id,
-        parcel_ids=[parcel.id],
-        cause=LossCause.fire,
-        occurred_on=date(2025, 3, 1),
-        estimated_loss_t=150,
+
+    def propose(loss: int, actor: Actor) -> uuid.UUID:
+        return reversals.propose_reversal(
+            session,
+            actor=actor,
+            project_id=project.id,
+            parcel_ids=[parcel.id],
+            cause=LossCause.fire,
+            occurred_on=date(2025, 3, 1),
+            estimated_loss_t=loss,
+        ).id
+
+    with pytest.raises(RoleRefused):  # the authority confirms; it does not propose
+        propose(10, roles.authority)
+    first = propose(150, roles.coop)
+    assert _balance(session, batch, "system:buffer_pool") == 200  # nothing before confirmation
+    with pytest.raises(RoleRefused):
+        reversals.confirm_reversal(session, actor=roles.coop, reversal_id=first)
+    done = reversals.confirm_reversal(session, actor=roles.authority, reversal_id=first)
+    assert (done.cancelled_own_buffer_t, done.cancelled_pool_t, done.shortfall_t) == (150, 0, 0)
+    assert done.status == ReversalStatus.confirmed
+    with pytest.raises(ReversalConflict):
+        reversals.confirm_reversal(session, actor=roles.authority, reversal_id=first)
+    assert issuance.project_of(session, batch).reversal_debt_t == 0
+    with pytest.raises(LossExceedsCreditedStock):  # 1,200 t credited, 150 t already lost
+        propose(1_051, roles.verifier)
+    second = reversals.confirm_reversal(
+        session, actor=roles.authority, reversal_id=propose(400, roles.verifier)
     )
-    assert (first.cancelled_own_buffer_t, first.cancelled_pool_t, first.shortfall_t) == (150, 0, 0)
-    assert not issuance.project_of(session, batch).buffer_exceeded
-    second = reversals.report_reversal(
-        session,
-        actor=roles.authority,
-        project_id=project.id,
-        parcel_ids=[parcel.id],
-        cause=LossCause.typhoon,
-        occurred_on=date(2025, 9, 1),
-        estimated_loss_t=400,
-    )
+    # 50 t left in its own buffer; the other 350 t are owed, not taken from the other project
     assert (second.cancelled_own_buffer_t, second.cancelled_pool_t, second.shortfall_t) == (
         50,
-        300,
-        50,
+        0,
+        350,
     )
     assert issuance.project_of(session, batch).buffer_exceeded
     assert _balance(session, batch, "system:buffer_pool") == 0
-    assert _balance(session, other, "system:buffer_pool") == 0
+    assert _balance(session, other, "system:buffer_pool") == 300
     assert _balance(session, batch, "system:cancelled_credits") == 200
+    # the project owes 350 t: issued nothing until it cancels 350 t it holds
+    period = projects.submit_period(
+        session,
+        actor=roles.coop,
+        project_id=project.id,
+        report=helpers.report(100, 20, start="2025-01-01", end="2025-12-31"),
+    )
+    projects.certify(session, actor=roles.verifier, period_id=period.id)
+    projects.file_period(session, actor=roles.authority, period_id=period.id)
+    with pytest.raises(IssuanceBlockedByLoss):
+        issuance.issue(session, actor=roles.authority, period_id=period.id)
+    reversals.make_good(
+        session, actor=roles.coop, project_id=project.id, batch_id=batch.id, quantity_t=300
+    )
+    with pytest.raises(IssuanceBlockedByLoss):
+        issuance.issue(session, actor=roles.authority, period_id=period.id)
+    owed = reversals.make_good(
+        session, actor=roles.coop, project_id=project.id, batch_id=other.id, quantity_t=50
+    )
+    assert owed.reversal_debt_t == 0 and not owed.buffer_exceeded
+    assert _balance(session, batch, "system:cancelled_credits") == 500
+    assert issuance.issue(session, actor=roles.authority, period_id=period.id).quantity_t == 100
     for item in (batch, other):
         assert blocks.tiles(item, blocks.batch_blocks(session, item.id))
 

@@ -11,8 +11,9 @@ import shapely
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
+from market.models import JudicialCase
 from registry import certificates, demo, geo
-from registry.models import ProjectStatus
+from registry.models import ProjectStatus, Retirement
 from registry.service import contracts, households, issuance, projects, public, retirements
 from registry.service.actors import Actor
 from tanhui import demo as tanhui_demo
@@ -65,7 +66,8 @@ def test_demo_seed_reproduces_anji(session: Session) -> None:
     (batch,) = issuance.batches_of_project(session, anji[0].id)
     assert batch.serial_prefix == "THC-BAM-AJ0001-2024-001"
     items, _ = public.public_retirements(session, cursor=None, limit=10)
-    assert {item["purpose"] for item in items} == {"annual_neutrality", "judicial_restoration"}
+    # the court's judicial restoration is the market's (market.demo), through its case
+    assert {item["purpose"] for item in items} == {"annual_neutrality"}
     for item in items:
         found = retirements.get_certificate(session, item["certificate_id"])
         assert certificates.verify_document(retirements.certificate_document(session, found), {}).ok
@@ -109,6 +111,18 @@ def test_the_demo_anji_is_five_village_cooperatives_that_sign_in(
         expected.append((email, str(coop.id), contract.code))
     assert area == 21_392
     assert len(villages) == 5 and "大里村" in villages
+    # Every case-bound retirement of the whole demo answers a recorded case: its number, the
+    # court that recorded it and the project its credits were earmarked to.
+    cases = {case.case_number: case for case in session.exec(select(JudicialCase)).all()}
+    bound = session.exec(
+        select(Retirement).where(
+            col(Retirement.purpose).in_(["judicial_restoration", "ecological_compensation"])
+        )
+    ).all()
+    assert bound and all(r.case_number in cases for r in bound)
+    for retirement in bound:
+        batch = issuance.get_batch(session, retirement.batch_id)
+        assert batch.project_id == cases[str(retirement.case_number)].project_id
     session.rollback()  # SQLite: free the write lock for the app's sign-ins
 
     api_area = Fraction(0)

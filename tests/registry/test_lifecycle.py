@@ -265,7 +265,10 @@ def test_only_a_residents_project_is_collected_without_parcels(
     coop = people.roles.coop
     assert coop.organisation_id is not None
     made = {}
-    for project_type, code in ((ProjectType.bamboo, "BAREBAM"), (ProjectType.residents, "RES0099")):
+    for project_type, code, methodology, years in (
+        (ProjectType.bamboo, "BAREBAM", "bamboo-rate", 30),
+        (ProjectType.residents, "RES0099", "tanhui-residents-pool", 10),
+    ):
         made[project_type] = projects.create_project(
             session,
             actor=coop,
@@ -273,10 +276,10 @@ def test_only_a_residents_project_is_collected_without_parcels(
             code=code,
             name=code,
             type=project_type,
-            methodology_name="bamboo-rate",
+            methodology_name=methodology,
             methodology_version="1.0",
             crediting_start=date(2026, 1, 1),
-            crediting_end=date(2035, 12, 31),
+            crediting_end=date(2025 + years, 12, 31),
         )
     with pytest.raises(InvalidTransition):
         projects.collect(session, actor=coop, project_id=made[ProjectType.bamboo].id)

@@ -270,11 +270,16 @@ RULES: dict[str, RuleLike] = {
     "POST /api/v1/registry/projects/{project_id}/resume": org(K.authority),
     "POST /api/v1/registry/projects/{project_id}/terminate": org(K.authority),
     "GET /api/v1/registry/projects/{project_id}/batches": SAME_AS_PROJECT,
+    # a loss is proposed by the project's cooperative or a verifier and decided by the authority
     "POST /api/v1/registry/projects/{project_id}/reversals": Rule(
-        kinds=kinds(K.cooperative, K.verifier, K.authority),
-        admin=ALLOWED,
+        kinds=kinds(K.cooperative, K.verifier),
         hidden_from=(K.cooperative,),
         strict=False,
+    ),
+    "POST /api/v1/registry/reversals/{reversal_id}/confirm": org(K.authority, admin=FORBIDDEN),
+    "POST /api/v1/registry/reversals/{reversal_id}/reject": org(K.authority, admin=FORBIDDEN),
+    "POST /api/v1/registry/projects/{project_id}/reversals/make-good": org(
+        K.cooperative, admin=FORBIDDEN, hidden=True, strict=False
     ),
     "GET /api/v1/registry/projects/{project_id}/reversals": SAME_AS_PROJECT,
     # registry: keys, credits, certificates, pledges
@@ -530,7 +535,7 @@ RULES: dict[str, RuleLike] = {
     "POST /authority/periods/{period_id}/file": org(K.authority, admin=FORBIDDEN),
     "POST /authority/periods/{period_id}/issue": org(K.authority, admin=FORBIDDEN),
     "GET /authority/projects/{project_id}": org(K.authority, minimum=ANY_ROLE, admin=FORBIDDEN),
-    "POST /authority/projects/{project_id}/reversals": org(K.authority, admin=FORBIDDEN),
+    "POST /authority/reversals/{reversal_id}/{decision}": org(K.authority, admin=FORBIDDEN),
     "POST /authority/projects/{project_id}/{action}": org(K.authority, admin=FORBIDDEN),
     # the market's pages (any organisation buys; sellers and finance have their own)
     "POST /market/cart": FACE_ANY_ORG,
@@ -706,6 +711,7 @@ OVERRIDES: dict[str, dict[str, Any]] = {
     "POST /authority/projects/{project_id}/{action}": {
         "path": {"action": "suspend", "project_id": "wetland"}
     },
+    "POST /authority/reversals/{reversal_id}/{decision}": {"path": {"decision": "confirm"}},
     "GET /coop/mrv/{job_id}/status": {"path": {"job_id": "0" * 32}},
     "GET /coop/mrv/{job_id}": {"path": {"job_id": "0" * 32}},
     "POST /coop/mrv/{job_id}/submit": {"path": {"job_id": "0" * 32}},

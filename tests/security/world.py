@@ -204,6 +204,7 @@ def seed_template(settings: Settings, path: Path) -> dict[str, Any]:
             session, second_resident, "other resident", other=True
         )
         objects = _objects(session, organisations, resident)
+        objects["reversal_id"] = str(_proposed_loss(session, organisations))
         # A spare token of the enterprise owner: revoking it is allowed to its owner and admins.
         owner = identity.find_user_by_email(
             session, callers[caller_name(OrgKind.enterprise, Role.owner)].email or ""
@@ -227,6 +228,35 @@ def seed_template(settings: Settings, path: Path) -> dict[str, Any]:
         "objects": objects,
     }
     return json.loads(json.dumps(data, default=str))
+
+
+def _proposed_loss(session: Session, organisations: dict[str, uuid.UUID]) -> uuid.UUID:
+    """A loss the A cooperative proposed on its project, for the authority to decide."""
+    from datetime import date
+
+    from registry.models import LossCause
+    from registry.service import projects, reversals
+    from registry.service.actors import Actor
+
+    coop = organisations["A:cooperative"]
+    project = _first(
+        session,
+        select(Project)
+        .where(col(Project.cooperative_id) == coop)
+        .where(col(Project.code) == "AJ0001"),
+    )
+    proposer = Actor(
+        ref="system:matrix", organisation_id=coop, org_kind=OrgKind.cooperative, role=Role.owner
+    )
+    return reversals.propose_reversal(
+        session,
+        actor=proposer,
+        project_id=project.id,
+        parcel_ids=[projects.project_parcels(session, project.id)[0].id],
+        cause=LossCause.pest,
+        occurred_on=date(2025, 6, 1),
+        estimated_loss_t=1,
+    ).id
 
 
 def _objects(

@@ -35,6 +35,7 @@ from sqlmodel import Session, col, select
 
 import wallet.service as wallet
 from mrv.inclusive import local_date
+from registry import methodologies
 from registry.inclusion.errors import PoolingError
 from registry.inclusion.models import (
     InclusionEvent,
@@ -51,8 +52,8 @@ from tanhui.i18n import N_
 GRAMS_PER_TONNE = 1_000_000
 POOL_ACCOUNT = "reduction_pool"
 ISSUED_ACCOUNT = "reductions_issued"
-METHODOLOGY_NAME = "tanhui-residents-pool"
-METHODOLOGY_VERSION = "1.0"
+METHODOLOGY_NAME = methodologies.RESIDENTS_POOL_NAME
+METHODOLOGY_VERSION = methodologies.RESIDENTS_POOL_VERSION
 SETTLE_AFTER_DAYS = 8  # events are accepted up to 7 days late
 RESIDENTS_PER_ENTRY = 100  # the wallet's limit of transfers per entry
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")

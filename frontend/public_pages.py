@@ -246,7 +246,7 @@ def project_page(
             "periods": period_views(session, project),
             "batches": batches,
             "retirements": retired,
-            "reversals": reversals.reversals_of(session, project.id),
+            "reversals": reversals.confirmed_reversals_of(session, project.id),
             "map": outline_map,
             "issued_t": totals[0],
             "retired_t": totals[1],

@@ -403,6 +403,11 @@ def reversals_of(session: Session, project_id: uuid.UUID) -> list[Reversal]:
     )
 
 
+def confirmed_reversals_of(session: Session, project_id: uuid.UUID) -> list[Reversal]:
+    """The losses the authority confirmed (what the public sees; proposals are not facts)."""
+    return [r for r in reversals_of(session, project_id) if r.status == ReversalStatus.confirmed]
+
+
 def cancelled_blocks(session: Session, reversal_id: uuid.UUID) -> list[SerialBlock]:
     return list(
         session.exec(select(SerialBlock).where(col(SerialBlock.reversal_id) == reversal_id)).all()

@@ -186,6 +186,7 @@ def test_authority_confirms_proposed_losses_and_suspends(
     assert decided[proposals[0]].cancelled_own_buffer_t == 50
     assert decided[proposals[0]].confirmed_by is not None
     assert decided[proposals[1]].cancelled_own_buffer_t == 0
+    session.rollback()  # SQLite: free the database for the app's writes
     no_reason = client.post(f"{url}/suspend", data={"csrf_token": csrf, "reason": ""}, headers=EN)
     assert no_reason.status_code == 422 and 'id="f-suspend_reason-error"' in no_reason.text
     for action in ("suspend", "resume", "terminate"):

@@ -15,7 +15,7 @@ from frontend.access import actor_of, may_act, require_face
 from frontend.forms import refusal_errors
 from frontend.templating import page_locale, render
 from registry.errors import RegistryNotFound
-from registry.models import LossCause, PeriodStatus, ProjectStatus
+from registry.models import PeriodStatus, ProjectStatus
 from registry.service import issuance, projects, reversals
 from registry.service.transfers import organisation_name
 from tanhui.auth import Principal, SessionDep
@@ -200,9 +200,7 @@ def decide_reversal(
         if decision == "confirm":
             reversals.confirm_reversal(session, actor=actor, reversal_id=reversal_id)
         elif decision == "reject":
-            reversals.reject_reversal(
-                session, actor=actor, reversal_id=reversal_id, reason=reason
-            )
+            reversals.reject_reversal(session, actor=actor, reversal_id=reversal_id, reason=reason)
         else:
             raise RegistryNotFound(N_("No {what} {id}."), what="action", id=decision[:20])
     except RegistryNotFound:

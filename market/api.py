@@ -549,7 +549,7 @@ def order_refunds(order_id: uuid.UUID, actor: ActorDep, session: SessionDep) -> 
     response_model=CasePublic,
     status_code=status.HTTP_201_CREATED,
     responses=problems(401, 403, 404, 409, 422),
-    summary="Court: record a judicial-restoration case paid in sink credits",
+    summary="Court (judicial restoration) or fund (ecological compensation): record a case",
 )
 def create_case(
     body: CaseCreate, actor: ActorDep, session: SessionDep, idempotency_key: IdempotencyKey = None

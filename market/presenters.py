@@ -321,6 +321,7 @@ def case_public(session: Session, case: JudicialCase) -> CasePublic:
         id=case.id,
         court_id=case.court_id,
         court=court.name if court else "",
+        purpose=str(compensation.case_purpose(session, case)),
         case_number=case.case_number,
         judgment_sha256=case.judgment_sha256,
         defendant_id=case.defendant_id,

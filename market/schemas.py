@@ -196,8 +196,9 @@ class CertificateCheckPublic(BaseModel):
 
 class CasePublic(BaseModel):
     id: uuid.UUID
-    court_id: uuid.UUID
+    court_id: uuid.UUID = Field(description="the court or compensation fund that recorded it")
     court: str
+    purpose: str = Field(description="judicial_restoration (a court's) or ecological_compensation")
     case_number: str
     judgment_sha256: str
     defendant_id: uuid.UUID | None

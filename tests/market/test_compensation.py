@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
+from market import presenters
 from market.errors import (
     CaseConflict,
     InvalidCase,
@@ -286,6 +287,7 @@ def test_a_funds_case_is_the_only_way_to_an_ecological_compensation_retirement(
         required_t=12,
     )
     assert compensation.case_purpose(session, case) == RetirementPurpose.ecological_compensation
+    assert presenters.case_public(session, case).purpose == "ecological_compensation"
     placed = compensation.order_for_case(session, actor=defendant, case_id=case.id)
     assert placed.purpose == RetirementPurpose.ecological_compensation
     helpers.pay_in_sandbox(session, defendant, placed)

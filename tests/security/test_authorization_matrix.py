@@ -388,7 +388,8 @@ RULES: dict[str, RuleLike] = {
     "GET /api/v1/market/orders/{order_id}/refunds": org(
         K.enterprise, minimum=ANY_ROLE, hidden=True, others=HIDDEN
     ),
-    "POST /api/v1/market/compensation/cases": org(K.court, admin=FORBIDDEN),
+    # a court records judicial-restoration cases, a fund ecological-compensation ones (ADR 0091)
+    "POST /api/v1/market/compensation/cases": org(K.court, K.compensation_fund, admin=FORBIDDEN),
     "GET /api/v1/market/compensation/cases": ANY_USER,
     "GET /api/v1/market/compensation/cases/{case_id}": org(
         K.court, minimum=ANY_ROLE, hidden=True, others=HIDDEN

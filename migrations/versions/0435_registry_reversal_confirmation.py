@@ -4,7 +4,7 @@ beyond its own buffer (reversal_debt_t), which block its issuance until made goo
 Reversals recorded before this revision were applied at once: they are ``confirmed``.
 
 Revision ID: 0435
-Revises: 0445
+Revises: 0440
 Create Date: 2026-12-08 00:00:00
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0435"
-down_revision: str | Sequence[str] | None = "0445"
+down_revision: str | Sequence[str] | None = "0440"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

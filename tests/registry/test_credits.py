@@ -299,11 +299,11 @@ def test_a_confirmed_loss_cancels_its_own_buffer_and_the_excess_blocks_issuance(
     assert _balance(session, other, "system:buffer_pool") == 300
     assert _balance(session, batch, "system:cancelled_credits") == 200
     # the project owes 350 t: issued nothing until it cancels 350 t it holds
-    period = projects.submit_period(
+    period = helpers.measured_period(
         session,
-        actor=roles.coop,
-        project_id=project.id,
-        report=helpers.report(100, 20, start="2025-01-01", end="2025-12-31"),
+        roles.coop,
+        project.id,
+        helpers.report(100, 20, start="2025-01-01", end="2025-12-31"),
     )
     projects.certify(session, actor=roles.verifier, period_id=period.id)
     projects.file_period(session, actor=roles.authority, period_id=period.id)

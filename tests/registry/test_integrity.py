@@ -207,11 +207,11 @@ def test_a_reversal_is_capped_confirmed_by_the_authority_and_blocks_issuance(
     batch = helpers.issued_batch(session, roles, issuable=375, buffer=75)
     project_id = batch.project_id
     parcel_id = projects.project_parcels(session, project_id)[0].id
-    period = projects.submit_period(
+    period = helpers.measured_period(
         session,
-        actor=roles.coop,
-        project_id=project_id,
-        report=helpers.report(100, 20, start="2025-01-01", end="2025-12-31"),
+        roles.coop,
+        project_id,
+        helpers.report(100, 20, start="2025-01-01", end="2025-12-31"),
     )
     projects.certify(session, actor=roles.verifier, period_id=period.id)
     projects.file_period(session, actor=roles.authority, period_id=period.id)

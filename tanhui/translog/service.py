@@ -265,6 +265,8 @@ def leaves(session: Session, start: int, end: int) -> list[Leaf]:
             N_("Ask for 1 to {maximum} entries, with start below end."), maximum=MAX_PAGE
         )
     end = min(end, size)
+    if start >= end:  # past the tree (and never a number too large for the database)
+        return []
     rows = session.connection().execute(
         select(_ENTRY.c.leaf_index, _ENTRY.c.body)
         .where(_ENTRY.c.leaf_index >= start)

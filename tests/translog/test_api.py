@@ -85,6 +85,8 @@ def test_out_of_range_is_a_problem_not_a_500(client: TestClient, engine: Engine)
         assert answer.status_code == 422
         assert answer.headers["content-type"].startswith("application/problem+json")
         assert answer.json()["type"] == "/problems/log-range"
+    beyond = client.get("/api/v1/public/log/entries", params={"start": 10**30, "end": 10**30 + 1})
+    assert beyond.status_code == 200 and beyond.json()["entries"] == []
     answer = client.get("/api/v1/public/log/entries", params={"start": 0, "end": 5000})
     assert answer.status_code == 422 and answer.json()["type"] == "/problems/log-range"
     assert "/api/v1/public/log/checkpoint" in client.get("/api/openapi.json").json()["paths"]

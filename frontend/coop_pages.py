@@ -50,7 +50,7 @@ from registry.service import (
     projects,
 )
 from registry.service.actors import Actor
-from tanhui import identity
+from tanhui import identity, uploads
 from tanhui.auth import Principal, SessionDep, get_engine
 from tanhui.errors import DomainError, NotFound
 from tanhui.i18n import N_, translate
@@ -554,14 +554,13 @@ async def import_parcels(
             raw_mapping["default_village"] = default_village.strip()
         mapping = imports.ImportMapping.from_dict(raw_mapping)
         chosen_project = fields.identifier(project_id, "project_id") if project_id else None
+        imports.may_import(actor, _coop_id(principal))  # before the untrusted file is read
         try:
             with importer.uploaded_file(content, file.filename or "") as path:
                 rows = importer.read_rows(path, layer=layer.strip() or None)
         except importer.ImportFileError as error:
             raise InvalidImport(
-                N_("The file cannot be imported: {reason}."),
-                reason=str(error),
-                errors=[{"field": "file", "message": "unreadable"}],
+                error.message, errors=[{"field": "file", "message": "unreadable"}], **error.params
             ) from None
         report = imports.import_parcels(
             session,
@@ -1018,7 +1017,7 @@ async def start_mrv(
             raise fields.invalid(
                 "period_end", N_("The monitoring period must end after it starts.")
             )
-        uploads: list[tuple[str, StarletteUpload]] = []
+        given: list[tuple[int, str, StarletteUpload]] = []
         for slot in range(1, RASTER_SLOTS + 1):
             upload = submitted.get(f"raster_{slot}")
             layer = form.get(f"layer_{slot}", "")
@@ -1026,20 +1025,27 @@ async def start_mrv(
                 continue
             if layer not in RASTER_LAYERS:
                 raise fields.invalid(f"layer_{slot}", N_("Choose one of the options."))
-            if any(name == layer for name, _ in uploads):
+            if any(name == layer for _, name, _ in given):
                 raise fields.invalid(f"layer_{slot}", N_("Each layer can be given once."))
-            uploads.append((layer, upload))
-        if not uploads:
+            given.append((slot, layer, upload))
+        if not given:
             raise fields.invalid("raster_1", N_("Upload at least one raster (GeoTIFF)."))
         included = projects.project_parcels(session, project.id)
         if not included:
             raise fields.invalid("_form", N_("Project {code} has no parcels."), code=project.code)
+        frame = mrv_runs.parcels_frame(session, project.id)
+        west, south, east, north = (float(value) for value in frame.total_bounds)
         run_id = mrv_jobs.prepare_inputs()
         budget = MAX_RASTER_BYTES
         rasters: dict[str, str] = {}
-        for layer, upload in uploads:
+        for slot, layer, upload in given:
             target = mrv_jobs.input_path(run_id, f"{layer}.tif")
             budget -= await _save_upload(upload, target, budget)
+            try:  # by its bytes, GTiff only, and what it would cost, before any work
+                facts = uploads.check_raster(target)
+                uploads.check_overlap(facts, (west, south, east, north))
+            except uploads.RefusedFile as refused:
+                raise fields.invalid(f"raster_{slot}", refused.message, **refused.params) from None
             rasters[layer] = str(target)
         classes_path = None
         table = submitted.get("classes")
@@ -1067,7 +1073,6 @@ async def start_mrv(
             form=form,
             status_code=error.status,
         )
-    frame = mrv_runs.parcels_frame(session, project.id)
     session.commit()  # the background thread's own transactions must see the run
     mrv_jobs.start(
         get_engine(request),
@@ -1076,6 +1081,7 @@ async def start_mrv(
         rasters=rasters,
         classes=str(classes_path) if classes_path else None,
         scheduler=request.app.state.settings.mrv_scheduler,
+        budget_s=request.app.state.settings.mrv_time_budget_s,
     )
     return RedirectResponse(f"/coop/mrv/{run.id.hex}", status_code=303)
 
@@ -1143,6 +1149,7 @@ def _mrv_job_page(
             "job": status,
             "project": project,
             "report": report_view,
+            "can_cancel": status.state in {"queued", "running"} and may_act(principal),
             "can_submit": not errors
             and status.state == "done"
             and project.status in {ProjectStatus.collected, ProjectStatus.issued}
@@ -1175,6 +1182,22 @@ def submit_mrv(
             request, principal, session, run, errors=errors, status_code=error.status
         )
     return RedirectResponse(f"/coop/projects/{run.project_id}", status_code=303)
+
+
+@router.post("/mrv/{job_id}/cancel", response_class=HTMLResponse)
+def cancel_mrv(
+    request: Request, job_id: str, principal: CoopMember, session: SessionDep
+) -> Response:
+    run = _run(session, principal, job_id)
+    try:
+        mrv_runs.cancel_run(session, actor=actor_of(principal), run_id=run.id)
+    except DomainError as error:
+        errors = refusal_errors(session, request, principal, error)
+        run = _run(session, principal, job_id, with_report=True)
+        return _mrv_job_page(
+            request, principal, session, run, errors=errors, status_code=error.status
+        )
+    return RedirectResponse(f"/coop/mrv/{job_id}", status_code=303)
 
 
 @router.get("/periods/{period_id}", response_class=HTMLResponse)

@@ -49,6 +49,23 @@ PROGRESS_EVERY_S = 0.25  # progress is written at most this often (four short wr
 HEARTBEAT_S = 60.0  # a queued or running run says it is alive at least this often
 KEEP_FOLDERS_S = 7 * 24 * 3600  # input folders a dead process left behind go a week later
 UNEXPECTED = N_("The estimate stopped on an unexpected error; nothing was stored.")
+DEFAULT_BUDGET_S = 3600.0
+
+
+class OverBudget(DomainError):
+    """The run took longer than its time budget (``TANHUI_MRV_TIME_BUDGET_S``)."""
+
+    code = mrv_runs.OVER_BUDGET
+    title = N_("The estimate took too long")
+
+
+class Cancelled(DomainError):
+    """The run was cancelled (or removed) while it estimated."""
+
+    code = mrv_runs.CANCELLED
+    title = N_("The run was cancelled.")
+
+
 _running = threading.BoundedSemaphore(MAX_RUNNING)
 
 
@@ -145,16 +162,27 @@ def start(
     rasters: dict[str, str],
     classes: str | None,
     scheduler: str | None = None,
+    budget_s: float = DEFAULT_BUDGET_S,
 ) -> None:
     """Estimate the committed, queued ``run`` in a background thread.
 
     ``parcels``: a GeoDataFrame in WGS84; ``scheduler``: a Dask scheduler address, or None to
-    estimate in this process.
+    estimate in this process; ``budget_s``: the run fails when it estimates longer than this.
     """
     params = mrv_runs.run_params(run)
     thread = threading.Thread(
         target=_run,
-        args=(engine, run.id, run.methodology, parcels, rasters, classes, params, scheduler),
+        args=(
+            engine,
+            run.id,
+            run.methodology,
+            parcels,
+            rasters,
+            classes,
+            params,
+            scheduler,
+            budget_s,
+        ),
         name=f"mrv-{run.id.hex[:8]}",
         daemon=True,
     )
@@ -179,6 +207,7 @@ def _run(
     classes: str | None,
     params: dict[str, Any],
     scheduler: str | None,
+    budget_s: float = DEFAULT_BUDGET_S,
 ) -> None:
     from mrv.service import estimate
 
@@ -204,6 +233,7 @@ def _run(
                     params,
                     scheduler,
                     estimate,
+                    budget_s,
                 )
             finally:
                 stop.set()
@@ -232,17 +262,29 @@ def _estimate(
     params: dict[str, Any],
     scheduler: str | None,
     estimate: Callable[..., Any],
+    budget_s: float = DEFAULT_BUDGET_S,
 ) -> None:
     if _write(engine, run_id, lambda s: mrv_runs.mark_running(s, run_id)) is False:
         return
     last = 0.0
+    deadline = time.monotonic() + budget_s
 
     def progress(done: int, total: int) -> None:
+        """Record progress; stop the estimate past its budget or once the run is cancelled."""
         nonlocal last
         now = time.monotonic()
+        if now > deadline:
+            raise OverBudget(
+                N_("The estimate took longer than its budget of {seconds} s; nothing was stored."),
+                seconds=int(budget_s),
+            )
         if now - last >= PROGRESS_EVERY_S or done == total:
             last = now
-            _write(engine, run_id, lambda s: mrv_runs.record_progress(s, run_id, done, total))
+            written = _write(
+                engine, run_id, lambda s: mrv_runs.record_progress(s, run_id, done, total)
+            )
+            if written is False:
+                raise Cancelled()
 
     try:
         report = estimate(
@@ -258,11 +300,12 @@ def _estimate(
         text = report.to_json()
     except DomainError as error:
         failure = error
+        shown = _public_params(failure.params, str(job_dir(run_id.hex) / "inputs"))
         _write(
             engine,
             run_id,
             lambda s: mrv_runs.fail(
-                s, run_id, code=failure.code, message=failure.message, params=failure.params
+                s, run_id, code=failure.code, message=failure.message, params=shown
             ),
         )
         return
@@ -272,6 +315,15 @@ def _estimate(
         return
     if _write(engine, run_id, lambda s: mrv_runs.finish(s, run_id, text)) is None:
         _write(engine, run_id, lambda s: _unexpected(s, run_id))
+
+
+def _public_params(params: dict[str, Any], folder: str) -> dict[str, Any]:
+    """An MRV error's params as a page may show them: the server's folder of the run's inputs
+    removed from names and reasons, so a message names ``index.tif``, not a path."""
+    return {
+        key: str(value).replace(folder + "/", "").replace(folder, "")
+        for key, value in params.items()
+    }
 
 
 def _unexpected(session: Session, run_id: uuid.UUID) -> bool:

@@ -1,6 +1,7 @@
 """The only module of ``mrv`` that opens files: rasters, parcels, class tables, plots, MTL.
 
-Rasters are opened with rasterio and read by windows only; everything past this module works on
+Rasters are opened with rasterio, by the GTiff driver alone (a GeoTIFF or COG: no VRT naming
+other files), and read by windows only; everything past this module works on
 arrays and GeoDataFrames. Failures become :mod:`mrv.errors` naming the file.
 """
 
@@ -29,6 +30,7 @@ from mrv.errors import (
     UnwritableOutput,
 )
 from mrv.params import BandScaling
+from tanhui.uploads import RASTER_DRIVER  # also sets GDAL's process-wide limits (workers too)
 
 HASH_BLOCK_BYTES = 1024 * 1024
 MAX_TABLE_ROWS = 100_000
@@ -127,7 +129,7 @@ def open_layers(
     for key in sorted(inputs):
         item = inputs[key]
         try:
-            with rasterio.open(item.path, "r") as dataset:
+            with rasterio.open(item.path, "r", driver=RASTER_DRIVER) as dataset:
                 if dataset.crs is None:
                     raise UndefinedCrs(input=item.path)
                 try:
@@ -231,7 +233,7 @@ class LayerReader:
         dataset = self._open.get(layer.path)
         if dataset is None:
             try:
-                dataset = rasterio.open(layer.path, "r")
+                dataset = rasterio.open(layer.path, "r", driver=RASTER_DRIVER)
             except rasterio.errors.RasterioIOError as error:
                 raise UnreadableInput(input=layer.path, reason=str(error)) from error
             self._open[layer.path] = dataset

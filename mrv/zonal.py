@@ -372,8 +372,12 @@ def iterate_processes(
             # start: the standard library's order for "fork").
             results = pool.map(_worker_chunks, spans)
             workers_started()
-            for chunk_results in results:
-                yield from chunk_results
+            try:
+                for chunk_results in results:
+                    yield from chunk_results
+            except GeneratorExit:  # the caller stopped (cancelled, over budget): no more chunks
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
     finally:
         _POOL_LOCK.release()
 
@@ -517,10 +521,13 @@ def run(
         else:
             workers_started()
             results = iterate_local(work, context)
-        for done, result in enumerate(results, start=1):
-            totals.add(result)
-            if progress:
-                progress(done, total_chunks)
+        try:
+            for done, result in enumerate(results, start=1):
+                totals.add(result)
+                if progress:
+                    progress(done, total_chunks)  # may raise to stop the run
+        finally:
+            getattr(results, "close", lambda: None)()  # now, not when the frames are freed
         return totals
     from mrv.distributed import run_on_dask
 

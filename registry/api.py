@@ -472,6 +472,8 @@ def import_parcels(
     if not isinstance(parsed, dict):
         raise InvalidImport(N_("The mapping must be a JSON object."))
     rules = imports.ImportMapping.from_dict(parsed)
+    cooperative_id = _own_org(actor, None)
+    imports.may_import(actor, cooperative_id)  # before the file is read: it is untrusted
     content = file.file.read(MAX_IMPORT_BYTES + 1)
     if len(content) > MAX_IMPORT_BYTES:
         raise InvalidImport(N_("The file is larger than {maximum} MiB."), maximum=64)
@@ -480,12 +482,12 @@ def import_parcels(
             rows = importer.read_rows(path, layer=layer)
     except importer.ImportFileError as error:
         raise InvalidImport(
-            N_("The file cannot be imported: {reason}."), reason=str(error)
+            error.message, errors=[{"field": "file", "message": "unreadable"}], **error.params
         ) from None
     report = imports.import_parcels(
         session,
         actor=actor,
-        cooperative_id=_own_org(actor, None),
+        cooperative_id=cooperative_id,
         rows=rows,
         mapping=rules,
         project_id=project_id,

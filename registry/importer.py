@@ -8,21 +8,34 @@ from __future__ import annotations
 
 import math
 import tempfile
-import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-MAX_ZIP_ENTRIES = 200
-MAX_UNZIPPED_BYTES = 512 * 1024 * 1024
+from tanhui import uploads
+from tanhui.i18n import N_
+
 MAX_ROWS = 200_000
-SUFFIXES = {".geojson", ".json", ".gpkg", ".zip"}
+SUFFIXES = set(uploads.SUFFIX_KINDS)
 
 
 class ImportFileError(ValueError):
-    """The file as a whole cannot be read (rows are never partly read)."""
+    """The file as a whole cannot be read (rows are never partly read).
+
+    ``message`` is an English template from the catalogue, filled from ``params``; it never
+    carries GDAL's text or a server path.
+    """
+
+    def __init__(self, message: str, /, **params: Any) -> None:
+        self.message = message
+        self.params = params
+        super().__init__(message.format(**params))
+
+    @classmethod
+    def of(cls, refused: uploads.RefusedFile) -> ImportFileError:
+        return cls(refused.message, **refused.params)
 
 
 @dataclass(frozen=True)
@@ -32,56 +45,28 @@ class SourceRow:
     geometry: Any  # a shapely geometry in WGS84, or None
 
 
-def _shapefile_inside(path: Path) -> str:
-    try:
-        archive = zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
-        raise ImportFileError("not a zip archive") from None
-    with archive:
-        entries = archive.infolist()
-        if len(entries) > MAX_ZIP_ENTRIES:
-            raise ImportFileError(f"more than {MAX_ZIP_ENTRIES} files in the archive")
-        if sum(entry.file_size for entry in entries) > MAX_UNZIPPED_BYTES:
-            raise ImportFileError("the archive unpacks to more than 512 MiB")
-        shapefiles = [
-            entry.filename
-            for entry in entries
-            if entry.filename.lower().endswith(".shp")
-            and ".." not in entry.filename
-            and not entry.filename.startswith("/")
-            and not Path(entry.filename).name.startswith(".")
-        ]
-    if len(shapefiles) != 1:
-        raise ImportFileError(f"the archive must hold exactly one .shp file, not {len(shapefiles)}")
-    return f"/vsizip/{path}/{shapefiles[0]}"
-
-
 def read_rows(path: Path, *, layer: str | None = None) -> list[SourceRow]:
-    """All rows of a parcel file, reprojected to WGS84."""
-    import pyogrio
-    from pyogrio.errors import DataLayerError, DataSourceError
+    """All rows of a parcel file, reprojected to WGS84.
 
-    suffix = path.suffix.lower()
-    if suffix not in SUFFIXES:
-        raise ImportFileError(f"unsupported file type {suffix or '(none)'}: use GeoJSON, GPKG, ZIP")
-    source = _shapefile_inside(path) if suffix == ".zip" else str(path)
+    The file is what its bytes say (:mod:`tanhui.uploads`), read by that format's driver only.
+    """
     try:
-        info = pyogrio.read_info(source, layer=layer)
-        if int(info.get("features") or 0) > MAX_ROWS:
-            raise ImportFileError(f"more than {MAX_ROWS} rows")
-        frame = pyogrio.read_dataframe(source, layer=layer)
-    except (DataSourceError, DataLayerError) as error:
-        raise ImportFileError(f"cannot read the file: {error}") from None
-    except ImportFileError:
-        raise
-    except Exception as error:  # GDAL reports malformed files in many ways
-        raise ImportFileError(f"cannot read the file: {type(error).__name__}: {error}") from None
+        with uploads.vector_source(path) as source:
+            frame = uploads.read_vector(source, layer=layer, max_rows=MAX_ROWS)
+    except uploads.RefusedFile as refused:
+        raise ImportFileError.of(refused) from None
     if frame.crs is None:
         bounds = frame.total_bounds if len(frame) else [0, 0, 0, 0]
         if not (-180 <= bounds[0] <= bounds[2] <= 180 and -90 <= bounds[1] <= bounds[3] <= 90):
-            raise ImportFileError("the file has no coordinate reference system")
-    elif frame.crs.to_epsg() != 4326:
-        frame = frame.to_crs("EPSG:4326")
+            raise ImportFileError(N_("The file has no coordinate reference system."))
+    else:
+        try:
+            if frame.crs.to_epsg() != 4326:
+                frame = frame.to_crs("EPSG:4326")
+        except Exception:  # pyproj's text names the CRS the file declared, nothing of ours
+            raise ImportFileError(
+                N_("The file's coordinate reference system cannot be converted to WGS84.")
+            ) from None
     columns = [name for name in frame.columns if name != frame.geometry.name]
     rows: list[SourceRow] = []
     geometries = frame.geometry.to_numpy()
@@ -108,7 +93,7 @@ def uploaded_file(content: bytes, filename: str) -> Iterator[Path]:
     """Write an upload to a private temporary file named with its suffix, removed afterwards."""
     suffix = Path(filename or "upload").suffix.lower()
     if suffix not in SUFFIXES:
-        raise ImportFileError(f"unsupported file type {suffix or '(none)'}: use GeoJSON, GPKG, ZIP")
+        raise ImportFileError(N_("Use a .geojson, .gpkg or .zip (Shapefile) file."))
     with tempfile.TemporaryDirectory(prefix="tanhui-import-") as folder:
         path = Path(folder) / f"upload{suffix}"
         path.write_bytes(content)

@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     # MRV estimates (``tanhui mrv estimate`` and the cooperative portal's runs) go to this Dask
     # scheduler when set (optional extra ``tanhui[dist]``); unset: they run in the process.
     mrv_scheduler: str | None = None
+    # A portal MRV run that has not finished after this many seconds is stopped (and failed).
+    mrv_time_budget_s: int = Field(default=3600, ge=0)
 
     @field_validator("database_url")
     @classmethod

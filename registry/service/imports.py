@@ -129,6 +129,12 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
+def may_import(actor: Actor, cooperative_id: uuid.UUID) -> None:
+    """The actor may import parcels for the cooperative (checked before a file is read)."""
+    require(actor, OrgKind.cooperative, action="Importing parcels")
+    ensure_own(actor, cooperative_id, what="cooperative", object_id=cooperative_id)
+
+
 def import_parcels(
     session: Session,
     *,
@@ -140,8 +146,7 @@ def import_parcels(
     source_name: str = "",
 ) -> ImportReport:
     """Import ``rows``; into ``project_id`` (a draft) when given, with the overlap check."""
-    require(actor, OrgKind.cooperative, action="Importing parcels")
-    ensure_own(actor, cooperative_id, what="cooperative", object_id=cooperative_id)
+    may_import(actor, cooperative_id)
     project = None
     if project_id is not None:
         project = project_service.get_project(session, actor=actor, project_id=project_id)

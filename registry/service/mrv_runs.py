@@ -41,6 +41,8 @@ MAX_LISTED = 10  # runs listed on a project's page
 RUNNABLE = (ProjectStatus.collected, ProjectStatus.issued)
 ACTIVE = (MrvRunState.queued, MrvRunState.running)
 AREA_CRS = "EPSG:4549"  # CGCS2000 3-degree Gauss-Kruger CM 120E: the registry's own measure
+CANCELLED = "mrv/cancelled"  # the error code of a run stopped by its cooperative
+OVER_BUDGET = "mrv/time-budget"  # the error code of a run stopped by the time budget
 
 
 # --- starting and reading (the caller's organisation is checked) ---------------------------
@@ -223,6 +225,25 @@ def submit_run(session: Session, *, actor: Actor, run_id: uuid.UUID) -> Monitori
     session.add(run)
     session.flush()
     return period
+
+
+def cancel_run(session: Session, *, actor: Actor, run_id: uuid.UUID) -> MrvRun:
+    """Stop a queued or running run: it fails as cancelled; its background work sees the run
+    is no longer active at its next chunk (or before it starts) and stops."""
+    require(
+        actor, OrgKind.cooperative, minimum=Role.member, action="Cancelling an MRV run", admin=False
+    )
+    run = session.exec(
+        select(MrvRun).where(col(MrvRun.id) == run_id).with_for_update()
+    ).one_or_none()
+    if run is None:
+        raise RegistryNotFound(N_("No {what} {id}."), what="MRV run", id=run_id.hex)
+    ensure_own(actor, run.organisation_id, what="MRV run", object_id=run_id.hex)
+    if run.state not in ACTIVE:
+        raise InvalidTransition(N_("This MRV run is not running; there is nothing to cancel."))
+    fail(session, run.id, code=CANCELLED, message=N_("The run was cancelled."))
+    session.refresh(run)
+    return run
 
 
 # --- the background work's writes (system: no caller to check) -----------------------------

@@ -229,12 +229,12 @@ def test_a_failed_mrv_run_says_why(client: TestClient, session: Session, faces: 
             "layer_1": "index",
         },
         files={"raster_1": ("broken.tif", b"not a tiff", "image/tiff")},
+        headers=EN,
         follow_redirects=False,
     )
-    job_url = started.headers["location"]
-    assert _wait_for_job(client, job_url)["state"] == "failed"
-    page = client.get(job_url, headers=EN)
-    assert "The estimate failed: Cannot read" in page.text and "Submit" not in page.text
+    # refused when uploaded, by its content, next to its field (issue 18), not later in the run
+    assert started.status_code == 422 and 'id="f-raster_1-error"' in started.text
+    assert "The file is not a GeoTIFF" in started.text
 
 
 def test_settlement_pays_households_and_shows_on_their_statement(

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from tanhui.app import create_app
 from tanhui.settings import Settings, use_settings
+from tests.frontend.conftest import faces  # noqa: F401 (the registry faces, for upload tests)
 from tests.security.world import World, load_world, seed_template
 
 

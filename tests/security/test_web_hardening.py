@@ -384,7 +384,7 @@ def test_an_oversized_upload_is_refused_before_it_is_read(
 
 
 def test_a_zip_bomb_is_refused(world: World, world_client: TestClient) -> None:
-    from registry.importer import MAX_UNZIPPED_BYTES
+    from tanhui.uploads import MAX_UNZIPPED_BYTES
 
     buffer = io.BytesIO()
     chunk = b"\0" * (16 * 1024 * 1024)

@@ -1237,6 +1237,7 @@ def _pledges_page(
         "coop/pledges.html",
         {
             "pledges": pledges.pledges_of(session, actor=actor),
+            "own_holder": actor.owner,
             "organisations": organisations,
             "lenders": [(oid, name) for oid, name in organisations.items() if oid != coop_id],
             "holdings": [
@@ -1269,6 +1270,7 @@ def pledge_credits(
     quantity_t: Annotated[str, Form(max_length=20)] = "",
     lender_id: Annotated[str, Form(max_length=40)] = "",
     loan_amount: Annotated[str, Form(max_length=30)] = "",
+    interest_rate: Annotated[str, Form(max_length=10)] = "",
     matures_on: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
     form = {
@@ -1276,6 +1278,7 @@ def pledge_credits(
         "quantity_t": quantity_t,
         "lender_id": lender_id,
         "loan_amount": loan_amount,
+        "interest_rate": interest_rate,
         "matures_on": matures_on,
     }
     try:
@@ -1285,8 +1288,9 @@ def pledge_credits(
             batch_id=fields.identifier(batch_id, "batch_id"),
             quantity_t=fields.whole(quantity_t, "quantity_t", minimum=1),
             lender_id=fields.identifier(lender_id, "lender_id"),
-            loan_amount_fen=fields.fen(loan_amount, "loan_amount") if loan_amount.strip() else None,
-            matures_on=fields.optional_date(matures_on, "matures_on"),
+            loan_amount_fen=fields.fen(loan_amount, "loan_amount"),
+            interest_rate_bp=fields.basis_points(interest_rate, "interest_rate"),
+            matures_on=fields.required_date(matures_on, "matures_on"),
         )
     except DomainError as error:
         return _pledges_page(
@@ -1308,12 +1312,14 @@ def pledge_contract(
     contract_id: Annotated[str, Form(max_length=40)] = "",
     lender_id: Annotated[str, Form(max_length=40)] = "",
     loan_amount: Annotated[str, Form(max_length=30)] = "",
+    interest_rate: Annotated[str, Form(max_length=10)] = "",
     matures_on: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
     form = {
         "contract_id": contract_id,
         "contract_lender_id": lender_id,
         "contract_loan_amount": loan_amount,
+        "contract_interest_rate": interest_rate,
         "contract_matures_on": matures_on,
     }
     try:
@@ -1323,7 +1329,8 @@ def pledge_contract(
             contract_id=fields.identifier(contract_id, "contract_id"),
             lender_id=fields.identifier(lender_id, "contract_lender_id"),
             loan_amount_fen=fields.fen(loan_amount, "contract_loan_amount"),
-            matures_on=fields.optional_date(matures_on, "contract_matures_on"),
+            interest_rate_bp=fields.basis_points(interest_rate, "contract_interest_rate"),
+            matures_on=fields.required_date(matures_on, "contract_matures_on"),
         )
     except DomainError as error:
         return _pledges_page(
@@ -1335,3 +1342,50 @@ def pledge_contract(
             status_code=error.status,
         )
     return RedirectResponse("/coop/pledges", status_code=303)
+
+
+def _pledge_step(
+    request: Request,
+    principal: Principal,
+    session: Session,
+    step: Callable[[], object],
+) -> Response:
+    try:
+        step()
+    except DomainError as error:
+        return _pledges_page(
+            request,
+            principal,
+            session,
+            errors=refusal_errors(session, request, principal, error),
+            status_code=error.status,
+        )
+    return RedirectResponse("/coop/pledges", status_code=303)
+
+
+@router.post("/pledges/{pledge_id}/withdraw", response_class=HTMLResponse)
+def withdraw_pledge(
+    request: Request, pledge_id: uuid.UUID, principal: CoopMember, session: SessionDep
+) -> Response:
+    """The pledgor takes back an offer the lender has not accepted."""
+    actor = actor_of(principal)
+    return _pledge_step(
+        request,
+        principal,
+        session,
+        lambda: pledges.release(session, actor=actor, pledge_id=pledge_id),
+    )
+
+
+@router.post("/pledges/{pledge_id}/confirm-default", response_class=HTMLResponse)
+def confirm_pledge_default(
+    request: Request, pledge_id: uuid.UUID, principal: CoopMember, session: SessionDep
+) -> Response:
+    """The pledgor's cooperative confirms the default its lender declared."""
+    actor = actor_of(principal)
+    return _pledge_step(
+        request,
+        principal,
+        session,
+        lambda: pledges.confirm_default(session, actor=actor, pledge_id=pledge_id),
+    )

@@ -50,6 +50,17 @@ def fen(value: str, field: str, *, maximum: int = numbers.MAX_FEN) -> int:
         raise invalid(field, refused.message, **refused.params) from None
 
 
+def basis_points(value: str, field: str) -> int:
+    """A yearly rate in per cent as typed (``3.85`` or ``3.85%``) → basis points (385)."""
+    try:
+        rate = Decimal(value.strip().removesuffix("%").strip())
+    except InvalidOperation:
+        raise invalid(field, N_("Enter a rate in per cent, e.g. 3.85.")) from None
+    if not rate.is_finite() or rate < 0 or rate > 100 or rate.as_tuple().exponent < -2:  # type: ignore[operator]
+        raise invalid(field, N_("Enter a rate in per cent, e.g. 3.85."))
+    return int(rate * 100)
+
+
 def identifier(value: str, field: str) -> uuid.UUID:
     try:
         return uuid.UUID(value.strip())

@@ -63,7 +63,14 @@ REVERSAL_STATUS = {
     "confirmed": N_("Confirmed"),
     "rejected": N_("Rejected"),
 }
-PLEDGE_STATUS = {"active": N_("Active"), "released": N_("Released"), "enforced": N_("Enforced")}
+PLEDGE_STATUS = {
+    "proposed": N_("Awaiting the lender"),
+    "active": N_("Active"),
+    "default_declared": N_("Default declared"),
+    "defaulted": N_("Default confirmed"),
+    "released": N_("Released"),
+    "enforced": N_("Enforced"),
+}
 CONTRACT_STATUS = {"active": N_("Active"), "terminated": N_("Terminated")}
 PRICE_RULE = {"ets_indexed": N_("Indexed to the national ETS price"), "fixed": N_("Fixed price")}
 RUN_STATE = {

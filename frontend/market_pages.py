@@ -27,7 +27,16 @@ from market import presenters
 from market.models import Provider
 from market.payments.bank_transfer import platform_account
 from market.schemas import MAX_PRICE_FEN_PER_T
-from market.service import bank, compensation, funds, listings, orders, payments, price_index
+from market.service import (
+    bank,
+    buyers,
+    compensation,
+    funds,
+    listings,
+    orders,
+    payments,
+    price_index,
+)
 from market.service import statements as statement_service
 from registry import geo
 from registry.models import RetirementPurpose
@@ -760,11 +769,20 @@ def _finance_page(
         for order in bank.awaiting_transfers(session, actor=actor)
     ]
     fund_orgs = identity.list_organisations(session, kind=OrgKind.compensation_fund)
+    verified = buyers.verified_buyers(session, actor=actor)
+    done = {record.organisation_id for record, _name in verified}
+    candidates = [
+        organisation
+        for organisation in identity.list_organisations(session)
+        if organisation.kind != OrgKind.platform and organisation.id not in done
+    ]
     return render(
         request,
         "market/finance.html",
         _context(
             waiting=waiting,
+            verified=verified,
+            candidates=candidates,
             funds=[(fund, funds.fund_balance_fen(session, fund.id)) for fund in fund_orgs],
             account=platform_account(),
             errors=errors,
@@ -802,6 +820,41 @@ def confirm_transfer(
 
     message = f"{outcome.order.number}: {translate(OUTCOMES[outcome.outcome], locale)}"
     return _finance_page(request, principal, session, {}, {}, message)
+
+
+@router.post("/market/finance/buyers", response_class=HTMLResponse)
+def verify_buyer(
+    request: Request,
+    principal: Finance,
+    session: SessionDep,
+    organisation_id: Annotated[str, Form(max_length=40)] = "",
+    uscc: Annotated[str, Form(max_length=40)] = "",
+) -> Response:
+    """Staff confirm a buyer's unified social credit code, read off its business licence."""
+    form = {"organisation_id": organisation_id, "uscc": uscc}
+    try:
+        buyers.verify(
+            session,
+            actor=actor_of(principal),
+            organisation_id=fields.identifier(organisation_id, "organisation_id"),
+            code=uscc,
+        )
+    except DomainError as error:
+        errors = refusal_errors(session, request, principal, error)
+        return _finance_page(request, principal, session, errors, form, None, error.status)
+    return RedirectResponse("/market/finance#buyers", status_code=303)
+
+
+@router.post("/market/finance/buyers/{organisation_id}/revoke", response_class=HTMLResponse)
+def revoke_buyer(
+    request: Request, organisation_id: uuid.UUID, principal: Finance, session: SessionDep
+) -> Response:
+    try:
+        buyers.revoke(session, actor=actor_of(principal), organisation_id=organisation_id)
+    except DomainError as error:
+        errors = refusal_errors(session, request, principal, error)
+        return _finance_page(request, principal, session, errors, {}, None, error.status)
+    return RedirectResponse("/market/finance#buyers", status_code=303)
 
 
 @router.post("/market/finance/deposits", response_class=HTMLResponse)

@@ -16,9 +16,11 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from market import presenters
 from market.errors import InvalidOrder
-from market.models import Provider
+from market.models import Provider, VerifiedBuyer
 from market.schemas import (
     BankTransferConfirm,
+    BuyerVerificationIn,
+    BuyerVerificationPublic,
     CaseCreate,
     CaseOrderCreate,
     CasePublic,
@@ -29,6 +31,7 @@ from market.schemas import (
     DepositIn,
     DepositPublic,
     EnterpriseStatementPublic,
+    HoldRoomPublic,
     HouseholdEntryPublic,
     HouseholdStatementPublic,
     HouseholdTotalPublic,
@@ -51,6 +54,7 @@ from market.schemas import (
 )
 from market.service import (
     bank,
+    buyers,
     compensation,
     funds,
     listings,
@@ -64,6 +68,7 @@ from registry import geo
 from registry.service.actors import Actor
 from tanhui.api import IdempotencyKey, problems, run_idempotent
 from tanhui.auth import CurrentUser, SessionDep
+from tanhui.db import utcnow
 from tanhui.settings import get_settings
 
 router = APIRouter(prefix="/market", tags=["market"])
@@ -438,6 +443,110 @@ async def _run_in_session(request: Request, event: dict[str, Any]) -> str:
     engine = request.app.state.engine
     return await run_in_threadpool(
         retrying, engine, lambda session: webhooks.handle_stripe_event(session, event)
+    )
+
+
+# --- buyers: verification and the hold cap ------------------------------------------------
+
+
+def _verification(record: VerifiedBuyer, name: str) -> BuyerVerificationPublic:
+    return BuyerVerificationPublic(
+        organisation_id=record.organisation_id,
+        organisation_name=name,
+        uscc=record.uscc,
+        verified_by=record.verified_by,
+        verified_at=record.verified_at,
+    )
+
+
+def _verification_public(
+    session: SessionDep, organisation_id: uuid.UUID
+) -> BuyerVerificationPublic:
+    return _verification(*buyers.verification_of(session, organisation_id))
+
+
+@router.get(
+    "/holds",
+    response_model=HoldRoomPublic,
+    responses=problems(401, 403),
+    summary="Tonnes your organisation holds unpaid, and its cap",
+)
+def hold_room(actor: ActorDep, session: SessionDep) -> Any:
+    buyer_id = buyers.require_buyer(actor)
+    room = buyers.hold_room(session, buyer_id, now=utcnow())
+    return HoldRoomPublic(
+        verified=buyers.is_verified(session, buyer_id),
+        cap_t=room.cap_t,
+        held_t=room.held_t,
+        free_t=room.free_t,
+    )
+
+
+@router.get(
+    "/buyers/verifications",
+    response_model=list[BuyerVerificationPublic],
+    responses=problems(401, 403),
+    summary="Platform staff: organisations whose unified social credit code is verified",
+)
+def verified_buyers(actor: ActorDep, session: SessionDep) -> Any:
+    return [
+        _verification(record, name) for record, name in buyers.verified_buyers(session, actor=actor)
+    ]
+
+
+@router.post(
+    "/buyers/{organisation_id}/verification",
+    response_model=BuyerVerificationPublic,
+    responses=problems(401, 403, 404, 409, 422),
+    summary="Platform staff: confirm an organisation's unified social credit code (bank transfer)",
+)
+def verify_buyer(
+    organisation_id: uuid.UUID,
+    body: BuyerVerificationIn,
+    actor: ActorDep,
+    session: SessionDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    def work() -> dict[str, Any]:
+        buyers.verify(session, actor=actor, organisation_id=organisation_id, code=body.uscc)
+        return _verification_public(session, organisation_id).model_dump(mode="json")
+
+    return _idempotent(
+        session,
+        actor,
+        idempotency_key,
+        "buyer-verify",
+        {"organisation": str(organisation_id), **body.model_dump(mode="json")},
+        work,
+        status.HTTP_200_OK,
+    )
+
+
+@router.post(
+    "/buyers/{organisation_id}/verification/revoke",
+    response_model=BuyerVerificationPublic,
+    responses=problems(401, 403, 404),
+    summary="Platform staff: withdraw an organisation's verification (returns what it was)",
+)
+def revoke_buyer_verification(
+    organisation_id: uuid.UUID,
+    actor: ActorDep,
+    session: SessionDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    def work() -> dict[str, Any]:
+        revoked = _verification_public(session, organisation_id)
+        buyers.revoke(session, actor=actor, organisation_id=organisation_id)
+        return revoked.model_dump(mode="json")
+
+    return _idempotent(
+        session,
+        actor,
+        idempotency_key,
+        "buyer-revoke",
+        {"organisation": str(organisation_id)},
+        work,
+        status.HTTP_200_OK,
     )
 
 

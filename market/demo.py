@@ -29,6 +29,7 @@ from sqlmodel import Session, col, select
 
 from market.models import Listing, Order, Payment, Provider
 from market.service import bank, compensation, funds, listings, orders, payments
+from market.service import buyers as buyer_service
 from registry.demo import ANJI_VILLAGES
 from registry.models import Batch, RetirementPurpose
 from registry.service import issuance, projects
@@ -51,6 +52,10 @@ RESIDENTS_POOL_OPERATOR = "湖州市碳普惠居民减排池（演示）"
 CASE_NUMBER = "（2025）浙0591民初0088号（演示）"
 # Indexes into ANJI_VILLAGES: who sells the State Grid-like lot, to the four buyers, lists more
 STATE_GRID_VILLAGE, FOUR_BUYERS_VILLAGE, MORE_VILLAGE = 1, 3, 4
+# Demo unified social credit codes (valid check characters, Huzhou's prefix 913305; no real
+# company's): platform staff verified these two buyers, who pay by bank transfer.
+STATE_GRID_USCC = "91330500MA2B00001W"
+DEMO_BUYER_USCC = "91330500MA2B000020"
 DALI_LOT_T = 200  # Dali's own active listing; the rest of its tonnes stay unlisted
 # (days ago, price in fen per tonne, tonnes): earlier sales that draw the price index, the n-th
 # by the village cooperative n mod 5
@@ -195,6 +200,9 @@ def seed(session: Session, progress: Progress) -> None:
 
     progress("  market: 2,000 t to a State Grid-like buyer at 73.41 CNY/t, paid by bank transfer")
     state_grid = _enterprise(session, STATE_GRID)
+    buyer_service.verify(
+        session, actor=finance, organisation_id=state_grid.id, code=STATE_GRID_USCC
+    )
     big, _ = _checkout(session, state_grid, state_grid_lot, 2_000, provider=Provider.bank_transfer)
     bank.confirm_bank_transfer(
         session,
@@ -212,6 +220,9 @@ def seed(session: Session, progress: Progress) -> None:
             retire_on_purchase=True,
             beneficiary="湖州绿能 2025 年度碳中和（演示）",
             purpose=RetirementPurpose.annual_neutrality,
+        )
+        buyer_service.verify(
+            session, actor=finance, organisation_id=demo_buyer.id, code=DEMO_BUYER_USCC
         )
         waiting, _ = _checkout(
             session, demo_buyer, wetland_lot, 50, provider=Provider.bank_transfer

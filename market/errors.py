@@ -119,3 +119,23 @@ class StatementLinkExpired(DomainError):
 class InvalidRange(InvalidInput):
     code = "market/invalid-range"
     title = N_("The date range is not valid")
+
+
+class BuyerNotVerified(Forbidden):
+    code = "market/buyer-not-verified"
+    title = N_("The buyer's identity is not verified")
+
+
+class HoldCapExceeded(Conflict):
+    code = "market/hold-cap-exceeded"
+    title = N_("Too many tonnes held unpaid")
+
+
+class InvalidBuyerVerification(InvalidInput):
+    code = "market/invalid-buyer-verification"
+    title = N_("The unified social credit code cannot be verified")
+
+
+class BuyerVerificationConflict(Conflict):
+    code = "market/buyer-verification-conflict"
+    title = N_("This unified social credit code belongs to another organisation")

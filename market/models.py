@@ -339,3 +339,15 @@ class PayoutRoundLine(SQLModel, table=True):
     )
     area_mu: str = Field(sa_type=String(40), description="exact, as a decimal or fraction")
     amount_fen: int = Field(sa_type=BigInteger)
+
+
+class VerifiedBuyer(SQLModel, table=True):
+    """An organisation whose unified social credit code platform staff checked against its
+    business licence: it may pay by bank transfer (and so hold tonnes for days)."""
+
+    __tablename__ = "market_verified_buyer"
+
+    organisation_id: uuid.UUID = Field(foreign_key="organisation.id", primary_key=True)
+    uscc: str = Field(sa_type=String(18), unique=True)
+    verified_by: str = Field(sa_type=String(100))
+    verified_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

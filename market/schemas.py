@@ -157,6 +157,29 @@ class BankTransferConfirm(BaseModel):
     note: str = Field(default="", max_length=500)
 
 
+class BuyerVerificationIn(BaseModel):
+    uscc: str = Field(
+        min_length=1, max_length=40, description="统一社会信用代码, 18 characters (GB 32100-2015)"
+    )
+
+
+class BuyerVerificationPublic(BaseModel):
+    organisation_id: uuid.UUID
+    organisation_name: str
+    uscc: str
+    verified_by: str
+    verified_at: datetime
+
+
+class HoldRoomPublic(BaseModel):
+    """What the caller's organisation may still hold unpaid."""
+
+    verified: bool
+    cap_t: int
+    held_t: int
+    free_t: int
+
+
 class RefundPublic(BaseModel):
     id: uuid.UUID
     order_id: uuid.UUID

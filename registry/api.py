@@ -48,6 +48,7 @@ from registry.schemas import (
     CertifyIn,
     ContractCreate,
     ContractPublic,
+    DefaultIn,
     HoldingIn,
     HoldingPublic,
     HoldingsIn,
@@ -1250,17 +1251,13 @@ def create_pledge(body: PledgeIn, actor: ActorDep, session: SessionDep) -> Any:
             N_("Pledge either credits (batch_id and quantity_t) or a contract (contract_id)."),
         )
     if body.contract_id is not None:
-        if body.loan_amount_fen is None:
-            raise InvalidInput(
-                N_("A pledge on a contract states the loan amount."),
-                errors=[{"field": "loan_amount_fen", "message": "required"}],
-            )
         pledge = pledges.pledge_contract(
             session,
             actor=actor,
             contract_id=body.contract_id,
             lender_id=body.lender_id,
             loan_amount_fen=body.loan_amount_fen,
+            interest_rate_bp=body.interest_rate_bp,
             matures_on=body.matures_on,
         )
     else:
@@ -1277,6 +1274,7 @@ def create_pledge(body: PledgeIn, actor: ActorDep, session: SessionDep) -> Any:
             quantity_t=body.quantity_t,
             lender_id=body.lender_id,
             loan_amount_fen=body.loan_amount_fen,
+            interest_rate_bp=body.interest_rate_bp,
             matures_on=body.matures_on,
         )
     return _pledge(pledge)
@@ -1293,6 +1291,40 @@ def list_pledges(actor: ActorDep, session: SessionDep) -> Any:
 
 
 @router.post(
+    "/pledges/{pledge_id}/accept",
+    response_model=PledgePublic,
+    responses=problems(401, 403, 404, 409),
+    summary="Accept a pledge's terms (the lender): the loan runs",
+)
+def accept_pledge(pledge_id: uuid.UUID, actor: ActorDep, session: SessionDep) -> Any:
+    return _pledge(pledges.accept(session, actor=actor, pledge_id=pledge_id))
+
+
+@router.post(
+    "/pledges/{pledge_id}/default",
+    response_model=PledgePublic,
+    responses=problems(401, 403, 404, 409, 422),
+    summary="Declare the borrower in default (the lender); it awaits confirmation",
+)
+def declare_pledge_default(
+    pledge_id: uuid.UUID, body: DefaultIn, actor: ActorDep, session: SessionDep
+) -> Any:
+    return _pledge(
+        pledges.declare_default(session, actor=actor, pledge_id=pledge_id, reason=body.reason)
+    )
+
+
+@router.post(
+    "/pledges/{pledge_id}/default/confirm",
+    response_model=PledgePublic,
+    responses=problems(401, 403, 404, 409),
+    summary="Confirm a declared default (the pledgor's cooperative or the platform)",
+)
+def confirm_pledge_default(pledge_id: uuid.UUID, actor: ActorDep, session: SessionDep) -> Any:
+    return _pledge(pledges.confirm_default(session, actor=actor, pledge_id=pledge_id))
+
+
+@router.post(
     "/pledges/{pledge_id}/release",
     response_model=PledgePublic,
     responses=problems(401, 403, 404, 409),
@@ -1306,7 +1338,8 @@ def release_pledge(pledge_id: uuid.UUID, actor: ActorDep, session: SessionDep) -
     "/pledges/{pledge_id}/enforce",
     response_model=PledgePublic,
     responses=problems(401, 403, 404, 409),
-    summary="Enforce a pledge on default: the pledged credits become the lender's",
+    summary="Enforce a pledge after maturity or a confirmed default: the credits become the"
+    " lender's",
 )
 def enforce_pledge(pledge_id: uuid.UUID, actor: ActorDep, session: SessionDep) -> Any:
     return _pledge(pledges.enforce(session, actor=actor, pledge_id=pledge_id))

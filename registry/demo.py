@@ -261,14 +261,18 @@ def seed(session: Session, progress: Progress) -> None:
     dali = _acting(villages[0])
     assert dali.organisation_id is not None
     (contract,) = contracts.list_contracts(session, actor=dali, cooperative_id=dali.organisation_id)
-    pledges.pledge_contract(
+    # The sink-backed loan: 371,900 CNY at 3.85 % a year (demo terms) for three years, accepted
+    # by the bank; it can be enforced only after maturity or a confirmed default.
+    loan = pledges.pledge_contract(
         session,
         actor=dali,
         contract_id=contract.id,
         lender_id=lender.id,
         loan_amount_fen=37_190_000,
-        matures_on=date(2026, 12, 31),
+        interest_rate_bp=385,
+        matures_on=date(contracts.today().year + 3, 12, 31),
     )
+    pledges.accept(session, actor=_acting(lender), pledge_id=loan.id)
     paid = [
         settlement
         for coop in villages

@@ -95,6 +95,16 @@ class PledgeConflict(Conflict):
     title = N_("The pledge cannot change in its current state")
 
 
+class PledgeNotEnforceable(Conflict):
+    code = "registry/pledge-not-enforceable"
+    title = N_("The pledge cannot be enforced yet")
+
+
+class InvalidPledge(InvalidInput):
+    code = "registry/invalid-pledge"
+    title = N_("The pledge's terms are not valid")
+
+
 class InvalidImport(InvalidInput):
     code = "registry/invalid-import"
     title = N_("The file cannot be imported")

@@ -84,9 +84,20 @@ class RetirementPurpose(StrEnum):
 
 
 class PledgeStatus(StrEnum):
-    active = "active"
+    proposed = "proposed"  # the pledgor offered it; the lender has not accepted the terms
+    active = "active"  # the lender accepted: the loan runs
+    default_declared = "default_declared"  # the lender says the borrower defaulted
+    defaulted = "defaulted"  # the pledgor's cooperative or the platform confirmed it
     released = "released"
     enforced = "enforced"
+
+
+OPEN_PLEDGE_STATUSES = (
+    PledgeStatus.proposed,
+    PledgeStatus.active,
+    PledgeStatus.default_declared,
+    PledgeStatus.defaulted,
+)
 
 
 class ReversalStatus(StrEnum):
@@ -455,7 +466,9 @@ class Certificate(SQLModel, table=True):
 
 
 class Pledge(SQLModel, table=True):
-    """A lender's encumbrance on a holder's credits, or on a contract's future proceeds."""
+    """A lender's encumbrance on a holder's credits, or on a contract's future proceeds, for a
+    loan of ``loan_amount_fen`` (the principal) at ``interest_rate_bp`` a year, due on
+    ``matures_on``."""
 
     __tablename__ = "registry_pledge"
 
@@ -467,9 +480,15 @@ class Pledge(SQLModel, table=True):
     contract_id: uuid.UUID | None = Field(default=None, foreign_key="registry_contract.id")
     loan_amount_fen: int | None = Field(default=None, sa_type=BigInteger)
     matures_on: date | None = None
-    status: PledgeStatus = Field(default=PledgeStatus.active, sa_type=String(16), index=True)
+    interest_rate_bp: int | None = Field(default=None, description="a year, basis points")
+    status: PledgeStatus = Field(default=PledgeStatus.proposed, sa_type=String(16), index=True)
     wallet_hold_id: uuid.UUID | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    accepted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    default_declared_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    default_reason: str | None = Field(default=None, sa_type=String(500))
+    default_confirmed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    default_confirmed_by: str | None = Field(default=None, sa_type=String(100))
     closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 

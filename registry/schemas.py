@@ -402,12 +402,19 @@ class RetirementPublic(BaseModel):
 
 
 class PledgeIn(BaseModel):
+    """An offer of collateral for a loan: the lender accepts the terms before the loan runs."""
+
     lender_id: uuid.UUID
     batch_id: uuid.UUID | None = None
     quantity_t: int | None = Field(default=None, gt=0, le=MAX_TONNES)
     contract_id: uuid.UUID | None = None
-    loan_amount_fen: int | None = Field(default=None, gt=0, le=MAX_FEN)
-    matures_on: date | None = None
+    loan_amount_fen: int = Field(gt=0, le=MAX_FEN, description="the principal, in fen")
+    interest_rate_bp: int = Field(ge=0, le=10_000, description="a year, in basis points")
+    matures_on: date = Field(description="the day the loan is due (Asia/Shanghai)")
+
+
+class DefaultIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
 
 
 class PledgePublic(BaseModel):
@@ -418,9 +425,15 @@ class PledgePublic(BaseModel):
     quantity_t: int | None
     contract_id: uuid.UUID | None
     loan_amount_fen: int | None
+    interest_rate_bp: int | None
     matures_on: date | None
     status: PledgeStatus
     created_at: datetime
+    accepted_at: datetime | None
+    default_declared_at: datetime | None
+    default_reason: str | None
+    default_confirmed_at: datetime | None
+    default_confirmed_by: str | None
     closed_at: datetime | None
 
 

@@ -58,6 +58,13 @@ class Settings(BaseSettings):
     market_fee_bp: int = Field(default=300, ge=0, le=10_000)
     market_order_hold_s: int = Field(default=30 * 60, ge=60, le=24 * 3600)
     market_bank_transfer_hold_s: int = Field(default=3 * 24 * 3600, ge=3600, le=30 * 24 * 3600)
+    # A buyer whose unified social credit code staff have not verified holds tonnes this long
+    # at most (card checkouts: Stripe still needs its 32 minutes) and cannot pay by transfer.
+    market_unverified_hold_s: int = Field(default=15 * 60, ge=60, le=24 * 3600)
+    # Tonnes one buyer may hold unpaid at once: this share (basis points) of the tonnes listed
+    # on selling listings, but never less than the floor (a small market still sells).
+    market_buyer_hold_share_bp: int = Field(default=2_500, ge=1, le=10_000)
+    market_buyer_hold_min_t: int = Field(default=100, ge=0)
     market_bank_account: str = (
         "中国工商银行湖州分行 | 碳惠平台运营（演示） | 1205 0201 0900 0123 456"
     )

@@ -40,6 +40,7 @@ from market.models import (
     PaymentStatus,
     Provider,
 )
+from market.service import buyers
 from market.service import listings as listing_service
 from market.service.common import (
     can_see,
@@ -97,16 +98,6 @@ def check_provider(provider: Provider | None) -> Provider:
             N_("Payment by {provider} is not available here."), provider=chosen.value
         )
     return chosen
-
-
-def hold_duration(provider: Provider) -> timedelta:
-    settings = get_settings()
-    if provider == Provider.bank_transfer:
-        return timedelta(seconds=settings.market_bank_transfer_hold_s)
-    configured = timedelta(seconds=settings.market_order_hold_s)
-    if provider == Provider.stripe:
-        return min(max(configured, STRIPE_MIN_SESSION + STRIPE_MARGIN), STRIPE_MAX_SESSION)
-    return configured
 
 
 def _merge(lines: Sequence[LineRequest]) -> dict[uuid.UUID, int]:
@@ -206,9 +197,10 @@ def place_order(
     chosen = check_provider(provider)
     wanted = _merge(lines)
     name, reason = _check_retirement(retire_on_purchase, beneficiary, purpose, case)
+    buyers.lock_buyer(session, buyer_id)  # the buyer's orders one at a time (the cap)
+    hold_expires_at = moment + buyers.hold_duration(session, buyer_id, chosen)
     locked = listing_service.lock_listings(session, list(wanted))
     order_id = new_id()
-    hold_expires_at = moment + hold_duration(chosen)
     written: list[OrderLine] = []
     for listing_id in sorted(wanted):
         quantity = wanted[listing_id]
@@ -252,6 +244,7 @@ def place_order(
                 reserved_until=hold_expires_at,
             )
         )
+    buyers.check_hold_cap(session, buyer_id, sum(wanted.values()), now=moment)
     total = sum(line.amount_fen for line in written)
     order = Order(
         id=order_id,
@@ -391,8 +384,14 @@ def extend_hold(session: Session, order: Order, *, until: datetime, now: datetim
     if order.hold_expires_at >= until:
         return
     lines = lines_of(session, order.id)
+    lapsed = not hold_is_live(order, now)
+    if lapsed:  # taking tonnes again: the cap as for a new order
+        buyers.lock_buyer(session, order.buyer_id)
+        buyers.check_hold_cap(
+            session, order.buyer_id, sum(line.quantity_t for line in lines), now=now
+        )
     locked = listing_service.lock_listings(session, [line.listing_id for line in lines])
-    if not hold_is_live(order, now):
+    if lapsed:
         for line in lines:
             listing = locked[line.listing_id]
             available = listing_service.open_t(session, listing, now=now, excluding_order=order.id)

@@ -28,9 +28,9 @@ from market.models import (
     Refund,
 )
 from market.payments import LineDescription, provider_for
+from market.service import buyers, settlement
 from market.service import listings as listing_service
 from market.service import orders as order_service
-from market.service import settlement
 from market.service.common import clearing_account, gateway_account, not_found, now_or
 from registry.models import Batch, Project
 from registry.service.actors import Actor
@@ -108,7 +108,7 @@ def start_checkout(
         order_service.extend_hold(
             session,
             order,
-            until=moment + order_service.hold_duration(order.provider),
+            until=moment + buyers.hold_duration(session, order.buyer_id, order.provider),
             now=moment,
         )
     payment = Payment(

@@ -34,6 +34,7 @@ from registry.errors import (
     RegistryNotFound,
 )
 from registry.models import (
+    OPEN_PLEDGE_STATUSES,
     Contract,
     ContractParcel,
     ContractStatus,
@@ -42,7 +43,6 @@ from registry.models import (
     Parcel,
     ParcelHolding,
     Pledge,
-    PledgeStatus,
     PriceRule,
     ProjectParcel,
     Settlement,
@@ -264,7 +264,7 @@ def terminate_contract(
     pledged = session.exec(
         select(Pledge.id)
         .where(col(Pledge.contract_id) == contract.id)
-        .where(col(Pledge.status) == PledgeStatus.active)
+        .where(col(Pledge.status).in_(OPEN_PLEDGE_STATUSES))
     ).first()
     if pledged is not None:
         raise PledgeConflict(

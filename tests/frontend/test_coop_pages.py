@@ -7,6 +7,7 @@ import io
 import re
 import time
 import zipfile
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -302,6 +303,12 @@ def test_adding_overlapping_parcels_is_refused_and_drawn(
     assert none.status_code == 422 and "Choose at least one parcel." in none.text
 
 
+TERMS = {
+    "interest_rate": "3.85",
+    "matures_on": (contracts.today() + timedelta(days=365)).isoformat(),
+}
+
+
 def test_pledges_of_credits_and_of_a_contract(
     client: TestClient, session: Session, faces: Faces
 ) -> None:
@@ -322,6 +329,7 @@ def test_pledges_of_credits_and_of_a_contract(
             "quantity_t": "9999",
             "lender_id": str(bank.id),
             "loan_amount": "371900",
+            **TERMS,
         },
         headers=EN,
     )
@@ -336,6 +344,7 @@ def test_pledges_of_credits_and_of_a_contract(
                 "quantity_t": "100",
                 "lender_id": str(bank.id),
                 "loan_amount": odd,
+                **TERMS,
             },
             headers=EN,
         )
@@ -348,6 +357,7 @@ def test_pledges_of_credits_and_of_a_contract(
                 "quantity_t": "100",
                 "lender_id": str(bank.id),
                 "loan_amount": "371900",
+                **TERMS,
             },
         ),
         (
@@ -356,6 +366,7 @@ def test_pledges_of_credits_and_of_a_contract(
                 "contract_id": str(contract.id),
                 "lender_id": str(bank.id),
                 "loan_amount": "371,900.00",
+                **TERMS,
             },
         ),
     ):

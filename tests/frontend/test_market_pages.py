@@ -10,7 +10,7 @@ import uuid
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from market.models import Order, OrderStatus
+from market.models import Order, OrderStatus, VerifiedBuyer
 from market.service import statements
 from tanhui.models import Organisation, OrgKind, Role, User
 from tests import factories
@@ -214,6 +214,44 @@ def test_finance_confirms_a_bank_transfer(session: Session, client: TestClient) 
     session.expire_all()
     order = session.get(Order, placed.id)
     assert order is not None and order.status == OrderStatus.settled
+
+
+def test_finance_verifies_a_buyers_code_on_its_page(session: Session, client: TestClient) -> None:
+    finance = member(session, OrgKind.platform)
+    buyer = factories.organisation(session, OrgKind.enterprise)
+    session.commit()
+    buyer_id = buyer.id
+    csrf = sign_in(client, finance)
+    page = client.get("/market/finance", headers={**HTML, "Accept-Language": "zh-CN"})
+    assert "已核验的买方" in page.text and buyer.name in page.text
+    typo = client.post(
+        "/market/finance/buyers",
+        data={"csrf_token": csrf, "organisation_id": str(buyer_id), "uscc": "914403001922038217"},
+        headers={**HTML, "Accept-Language": "zh-CN"},
+    )
+    assert typo.status_code == 422
+    assert "不是有效的统一社会信用代码" in typo.text
+    done = client.post(
+        "/market/finance/buyers",
+        data={"csrf_token": csrf, "organisation_id": str(buyer_id), "uscc": "914403001922038216"},
+        headers=HTML,
+        follow_redirects=False,
+    )
+    assert done.status_code == 303, done.text
+    assert "914403001922038216" in client.get("/market/finance", headers=HTML).text
+    session.expire_all()
+    assert session.get(VerifiedBuyer, buyer_id) is not None
+    session.rollback()
+    withdrawn = client.post(
+        f"/market/finance/buyers/{buyer_id}/revoke",
+        data={"csrf_token": csrf},
+        headers=HTML,
+        follow_redirects=False,
+    )
+    assert withdrawn.status_code == 303
+    session.expire_all()
+    assert session.get(VerifiedBuyer, buyer_id) is None
+    session.rollback()
 
 
 def test_court_records_a_case_from_the_judgment_file(session: Session, client: TestClient) -> None:

@@ -11,10 +11,11 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from market.models import OPEN_ORDER_STATUSES, Listing, Order, OrderLine, Payment, Provider
-from market.service import listings, orders, payments
+from market.service import buyers, listings, orders, payments
 from registry.models import Batch, Household, Project, ProjectType
 from registry.service import issuance, projects
 from registry.service.actors import Actor
+from tanhui import uscc
 from tanhui.models import OrgKind, Role
 from tests import factories
 from tests.registry import helpers as registry_helpers
@@ -106,16 +107,30 @@ def issued_world(
     projects.certify(session, actor=roles.verifier, period_id=period.id)
     projects.file_period(session, actor=roles.authority, period_id=period.id)
     batch = issuance.issue(session, actor=roles.authority, period_id=period.id)
+    finance = org_actor(session, OrgKind.platform)
+    verify_buyer(session, finance, roles.enterprise)  # the world's buyer may pay by transfer
     return World(
         coop=coop,
         verifier=roles.verifier,
         authority=roles.authority,
         enterprise=roles.enterprise,
-        finance=org_actor(session, OrgKind.platform),
+        finance=finance,
         project=project,
         batch=batch,
         households=households,
     )
+
+
+def uscc_code() -> str:
+    """A new unified social credit code with a valid check character (Huzhou's prefix)."""
+    body = f"913305{next(_counter):011d}"
+    return body + uscc.check_character(body)
+
+
+def verify_buyer(session: Session, finance: Actor, buyer: Actor) -> None:
+    """Platform staff verify the buyer's code (it may pay by bank transfer)."""
+    assert buyer.organisation_id is not None
+    buyers.verify(session, actor=finance, organisation_id=buyer.organisation_id, code=uscc_code())
 
 
 def listing(

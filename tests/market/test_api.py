@@ -181,6 +181,12 @@ def test_bank_transfer_over_http(session: Session, client: TestClient) -> None:
     world, _coop, buyer, finance = world_with_callers(session)
     item = helpers.listing(session, world, quantity_t=50, price_fen_per_t=5_900)
     session.commit()
+    verified = client.post(
+        f"/api/v1/market/buyers/{buyer.organisation_id}/verification",
+        json={"uscc": helpers.uscc_code()},
+        headers=finance.headers,
+    )
+    assert verified.status_code == 200, verified.text
     order = client.post(
         "/api/v1/market/orders",
         json={

@@ -11,13 +11,13 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from market.errors import SoldOut
+from market.errors import HoldCapExceeded, SoldOut
 from market.models import Listing, OrderStatus
-from market.service import orders, payments
+from market.service import buyers, orders, payments
 from registry.models import BlockState
 from registry.service import blocks
 from registry.service.actors import Actor
-from tanhui.db import retrying
+from tanhui.db import retrying, utcnow
 from tanhui.models import OrgKind
 from tanhui.settings import Settings
 from tests.market import helpers
@@ -117,3 +117,33 @@ def test_fifty_buyers_for_the_last_ten_tonnes(pg_settings: Settings, pg_engine: 
             order = orders.get_order_unchecked(session, order_id)
             assert order.status == OrderStatus.settled
         assert wallet.verify_ledger(session).ok
+
+
+def test_twenty_parallel_orders_of_one_buyer_stay_under_its_cap(
+    pg_settings: Settings, pg_engine: Engine
+) -> None:
+    """The cap counts what the buyer holds with the buyer's row locked: parallel orders of one
+    buyer queue up, so together they never hold more than the cap (a quarter of 1,000 t). Each
+    order takes another listing, so no listing's lock puts them in line."""
+    with Session(pg_engine, expire_on_commit=False) as session:
+        world = helpers.issued_world(session)
+        listing_ids = [helpers.listing(session, world, quantity_t=50).id for _ in range(20)]
+        session.commit()
+    buyer = world.enterprise
+
+    def buy(index: int) -> uuid.UUID:
+        def work(session: Session) -> uuid.UUID:
+            return orders.create_order(
+                session,
+                actor=buyer,
+                lines=[orders.LineRequest(listing_id=listing_ids[index], quantity_t=20)],
+            ).id
+
+        return retrying(pg_engine, work)
+
+    placed, errors = all_at_once(20, buy)
+    assert len(placed) == 12, errors[:3]
+    assert len(errors) == 8
+    assert all(isinstance(error, HoldCapExceeded) for error in errors), errors[:3]
+    with Session(pg_engine) as session:
+        assert buyers.held_t(session, buyer.organisation_id, now=utcnow()) == 240

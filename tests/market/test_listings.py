@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from market.errors import (
     BelowMinimumOrder,
+    BuyerNotVerified,
     InvalidListing,
     InvalidOrder,
     ListingClosed,
@@ -17,10 +18,10 @@ from market.errors import (
     WashTrade,
 )
 from market.models import ListingStatus, OrderStatus, Provider
-from market.service import listings, orders, payments
+from market.service import buyers, listings, orders, payments
 from registry.errors import InsufficientCredits
 from registry.models import BlockState, RetirementPurpose
-from registry.service import blocks, pledges, retirements
+from registry.service import blocks, contracts, pledges, retirements
 from tanhui.db import utcnow
 from tanhui.models import OrgKind
 from tests.market import helpers
@@ -72,6 +73,9 @@ def test_listed_tonnes_cannot_be_listed_again_retired_or_pledged(
             batch_id=world.batch.id,
             quantity_t=101,
             lender_id=lender.organisation_id,
+            loan_amount_fen=100_000,
+            interest_rate_bp=400,
+            matures_on=contracts.today() + timedelta(days=90),
         )
     # the 100 t not listed are free
     retirements.retire(
@@ -245,10 +249,18 @@ def test_wash_trading_minimum_orders_and_retirement_fields(
     helpers.order(session, helpers.org_actor(session, OrgKind.enterprise), item, 5)
 
 
-def test_hold_durations_per_provider(settings: object) -> None:
-    assert orders.hold_duration(Provider.sandbox) == timedelta(minutes=30)
-    assert orders.hold_duration(Provider.bank_transfer) == timedelta(days=3)
-    assert orders.hold_duration(Provider.stripe) >= timedelta(minutes=32)
+def test_hold_durations_per_provider(session: Session, world: helpers.World) -> None:
+    verified = world.enterprise.organisation_id
+    assert verified is not None
+    assert buyers.hold_duration(session, verified, Provider.sandbox) == timedelta(minutes=30)
+    assert buyers.hold_duration(session, verified, Provider.bank_transfer) == timedelta(days=3)
+    assert buyers.hold_duration(session, verified, Provider.stripe) >= timedelta(minutes=32)
+    unverified = helpers.org_actor(session, OrgKind.enterprise).organisation_id
+    assert unverified is not None
+    assert buyers.hold_duration(session, unverified, Provider.sandbox) == timedelta(minutes=15)
+    assert buyers.hold_duration(session, unverified, Provider.stripe) >= timedelta(minutes=32)
+    with pytest.raises(BuyerNotVerified):
+        buyers.hold_duration(session, unverified, Provider.bank_transfer)
     assert orders.default_provider() == Provider.sandbox  # no Stripe key in the tests
     assert Provider.stripe not in orders.available_providers()
 

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from registry.models import PriceRule
+from registry.service import contracts
 from tanhui.crypto import SigningKey
 from tanhui.settings import Settings
 from tests.factories import run_cli
@@ -247,11 +248,15 @@ def test_from_households_to_retirement_over_http(
                 "batch_id": batch["id"],
                 "quantity_t": 60,
                 "loan_amount_fen": 37_190_000,
-                "matures_on": "2027-12-31",
+                "interest_rate_bp": 385,
+                "matures_on": (contracts.today() + timedelta(days=365)).isoformat(),
             },
         ),
         201,
     )
+    assert pledge["status"] == "proposed"
+    accepted = _ok(client.post(f"{API}/pledges/{pledge['id']}/accept", headers=buyer))
+    assert accepted["status"] == "active" and accepted["interest_rate_bp"] == 385
     assert (
         client.post(
             f"{API}/transfers",

@@ -7,6 +7,7 @@ import threading
 import uuid
 from collections import Counter
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -29,6 +30,7 @@ from registry.models import (
     Batch,
     BlockState,
     LossCause,
+    Pledge,
     ProjectStatus,
     Retirement,
     RetirementPurpose,
@@ -38,6 +40,7 @@ from registry.models import (
 from registry.serials import SerialFormatError, batch_prefix, parse
 from registry.service import (
     blocks,
+    contracts,
     issuance,
     pledges,
     projects,
@@ -184,6 +187,20 @@ def test_case_purposes_need_a_case_of_a_court_or_fund_on_its_earmarked_project(
     assert retire(compensation, case(compensation, fund, batch.project_id)).case_number
 
 
+def loan_terms() -> dict[str, Any]:
+    """A year's loan of 371,900 CNY at 3.85 % (the Anji sink-backed loan's size)."""
+    return {
+        "loan_amount_fen": 37_190_000,
+        "interest_rate_bp": 385,
+        "matures_on": contracts.today() + timedelta(days=365),
+    }
+
+
+def after_maturity(pledge: Pledge) -> date:
+    assert pledge.matures_on is not None
+    return pledge.matures_on + timedelta(days=1)
+
+
 def test_pledged_credits_cannot_move_until_released(session: Session) -> None:
     roles = helpers.Roles.make(session)
     batch = helpers.issued_batch(session, roles)
@@ -195,8 +212,7 @@ def test_pledged_credits_cannot_move_until_released(session: Session) -> None:
         batch_id=batch.id,
         quantity_t=1000,
         lender_id=bank.organisation_id,
-        loan_amount_fen=37_190_000,
-        matures_on=date(2027, 12, 31),
+        **loan_terms(),
     )
     for attempt in (
         lambda: transfers.transfer(
@@ -243,9 +259,15 @@ def test_pledged_credits_cannot_move_until_released(session: Session) -> None:
         quantity_t=1,
     )
     second = pledges.pledge_credits(
-        session, actor=roles.coop, batch_id=batch.id, quantity_t=200, lender_id=bank.organisation_id
+        session,
+        actor=roles.coop,
+        batch_id=batch.id,
+        quantity_t=200,
+        lender_id=bank.organisation_id,
+        **loan_terms(),
     )
-    pledges.enforce(session, actor=bank, pledge_id=second.id)
+    pledges.accept(session, actor=bank, pledge_id=second.id)
+    pledges.enforce(session, actor=bank, pledge_id=second.id, today=after_maturity(second))
     assert _balance(session, batch, bank.owner) == 200
     assert _held(session, batch)[bank.owner] == 200
     assert blocks.tiles(batch, blocks.batch_blocks(session, batch.id))
@@ -490,7 +512,12 @@ def test_a_pledge_outlives_its_wallet_hold(session: Session) -> None:
     coop = roles.coop.owner
 
     swept = pledges.pledge_credits(
-        session, actor=roles.coop, batch_id=batch.id, quantity_t=300, lender_id=bank.organisation_id
+        session,
+        actor=roles.coop,
+        batch_id=batch.id,
+        quantity_t=300,
+        lender_id=bank.organisation_id,
+        **loan_terms(),
     )
     _lapse_wallet_hold(session, swept.wallet_hold_id)
     assert wallet.expire_holds(session) == 1  # the cron released the wallet reservation
@@ -506,11 +533,20 @@ def test_a_pledge_outlives_its_wallet_hold(session: Session) -> None:
     assert _held(session, batch)[coop] == _balance(session, batch, coop)
 
     lapsed = pledges.pledge_credits(
-        session, actor=roles.coop, batch_id=batch.id, quantity_t=200, lender_id=bank.organisation_id
+        session,
+        actor=roles.coop,
+        batch_id=batch.id,
+        quantity_t=200,
+        lender_id=bank.organisation_id,
+        **loan_terms(),
     )
+    pledges.accept(session, actor=bank, pledge_id=lapsed.id)
     _lapse_wallet_hold(session, lapsed.wallet_hold_id)  # expired, not yet swept
     held_before = _balance(session, batch, coop)
-    assert pledges.enforce(session, actor=bank, pledge_id=lapsed.id).status == "enforced"
+    enforced = pledges.enforce(
+        session, actor=bank, pledge_id=lapsed.id, today=after_maturity(lapsed)
+    )
+    assert enforced.status == "enforced"
     assert _balance(session, batch, bank.owner) == 200
     assert _balance(session, batch, coop) == held_before - 200
     held = _held(session, batch)

@@ -302,6 +302,16 @@ RULES: dict[str, RuleLike] = {
     "POST /api/v1/registry/pledges/{pledge_id}/enforce": org(
         K.cooperative, hidden=True, others=HIDDEN
     ),
+    "POST /api/v1/registry/pledges/{pledge_id}/accept": org(
+        K.cooperative, hidden=True, others=HIDDEN
+    ),
+    "POST /api/v1/registry/pledges/{pledge_id}/default": org(
+        K.cooperative, hidden=True, others=HIDDEN
+    ),
+    # a default is confirmed by the pledgor's cooperative or by the platform
+    "POST /api/v1/registry/pledges/{pledge_id}/default/confirm": org(
+        K.cooperative, K.platform, hidden=True, others=HIDDEN
+    ),
     # the public explorer
     "GET /api/v1/public/projects": PUBLIC,
     "GET /api/v1/public/batches": PUBLIC,
@@ -383,6 +393,13 @@ RULES: dict[str, RuleLike] = {
     ),
     "POST /api/v1/market/webhooks/stripe": Signed(400),
     "POST /api/v1/market/bank-transfers/confirm": org(K.platform),
+    "GET /api/v1/market/holds": ANY_ORG_USER,
+    "GET /api/v1/market/buyers/verifications": org(K.platform),
+    "POST /api/v1/market/buyers/{organisation_id}/verification": org(K.platform),
+    # revoking twice: the second finds nothing (404)
+    "POST /api/v1/market/buyers/{organisation_id}/verification/revoke": org(
+        K.platform, strict=False
+    ),
     "GET /api/v1/market/bank-transfers": org(K.platform),
     "POST /api/v1/market/bank-transfers/{order_id}/refund": org(K.platform, strict=False),
     "GET /api/v1/market/orders/{order_id}/refunds": org(
@@ -526,6 +543,10 @@ RULES: dict[str, RuleLike] = {
     "GET /coop/pledges": org(K.cooperative, minimum=ANY_ROLE, admin=FORBIDDEN),
     "POST /coop/pledges/credits": org(K.cooperative, admin=FORBIDDEN),
     "POST /coop/pledges/contract": org(K.cooperative, admin=FORBIDDEN),
+    "POST /coop/pledges/{pledge_id}/withdraw": org(K.cooperative, admin=FORBIDDEN, hidden=True),
+    "POST /coop/pledges/{pledge_id}/confirm-default": org(
+        K.cooperative, admin=FORBIDDEN, hidden=True
+    ),
     # the verifier's and the authority's consoles
     "GET /verifier": org(K.verifier, minimum=ANY_ROLE, admin=FORBIDDEN),
     "GET /verifier/periods/{period_id}": org(K.verifier, minimum=ANY_ROLE, admin=FORBIDDEN),
@@ -587,6 +608,10 @@ RULES: dict[str, RuleLike] = {
     "GET /market/finance": org(K.platform, admin=FORBIDDEN),
     "POST /market/finance/confirm": org(K.platform, admin=FORBIDDEN),
     "POST /market/finance/deposits": org(K.platform, admin=FORBIDDEN),
+    "POST /market/finance/buyers": org(K.platform, admin=FORBIDDEN),
+    "POST /market/finance/buyers/{organisation_id}/revoke": org(
+        K.platform, admin=FORBIDDEN, strict=False
+    ),
     "GET /court": org(K.court, minimum=ANY_ROLE, admin=FORBIDDEN),
     "POST /court/cases": org(K.court, admin=FORBIDDEN),
     "GET /court/cases/{case_id}": org(K.court, minimum=ANY_ROLE, admin=FORBIDDEN, hidden=True),
@@ -717,6 +742,19 @@ OVERRIDES: dict[str, dict[str, Any]] = {
     "GET /coop/mrv/{job_id}": {"path": {"job_id": "0" * 32}},
     "POST /coop/mrv/{job_id}/submit": {"path": {"job_id": "0" * 32}},
     "GET /api/v1/market/statements/by-link/{token}": {"path": {"token": "statement_link"}},
+    "POST /api/v1/market/buyers/{organisation_id}/verification": {
+        "path": {"organisation_id": "A:enterprise"},
+        "json": {"uscc": "91330100716105852F"},
+    },
+    "POST /api/v1/market/buyers/{organisation_id}/verification/revoke": {
+        "path": {"organisation_id": "A:enterprise"}
+    },
+    "POST /market/finance/buyers": {
+        "data": {"organisation_id": "A:enterprise", "uscc": "91330100716105852F"}
+    },
+    "POST /market/finance/buyers/{organisation_id}/revoke": {
+        "path": {"organisation_id": "A:enterprise"}
+    },
     "GET /h/{token}": {"path": {"token": "statement_link"}},
 }
 ANON_CSRF_ROUTES = {"POST /login", "POST /app/code", "POST /app/login"}

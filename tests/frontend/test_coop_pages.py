@@ -15,7 +15,7 @@ from sqlmodel import Session
 
 from frontend import samples
 from registry.models import PriceRule, ProjectStatus
-from registry.service import contracts, issuance, projects
+from registry.service import contracts, issuance, pledges, projects
 from tanhui.models import OrgKind
 from tests import factories
 from tests.frontend.conftest import HTML, Faces, as_
@@ -379,6 +379,28 @@ def test_pledges_of_credits_and_of_a_contract(
         for b, s, q in issuance.holdings(session, faces.coop.actor.owner)
     }
     assert held[(batch.serial_prefix, "pledged")] == 100
+    assert "3.85 %" in listed.text and "Awaiting the lender" in listed.text
+    made = {p.batch_id is None: p.id for p in pledges.pledges_of(session, actor=faces.coop.actor)}
+    prefix = batch.serial_prefix
+    session.rollback()  # SQLite: free the write lock for the app
+    # the lender has not accepted: the cooperative withdraws its offer of credits
+    withdrawn = client.post(
+        f"/coop/pledges/{made[False]}/withdraw", data={"csrf_token": csrf}, follow_redirects=False
+    )
+    assert withdrawn.status_code == 303, withdrawn.text
+    # the contract's pledge has no default to confirm: refused on the page
+    early = client.post(
+        f"/coop/pledges/{made[True]}/confirm-default",
+        data={"csrf_token": csrf},
+        headers=EN,
+    )
+    assert early.status_code == 409 and 'role="alert"' in early.text
+    session.expire_all()
+    held = {
+        (b.serial_prefix, str(s)): q
+        for b, s, q in issuance.holdings(session, faces.coop.actor.owner)
+    }
+    assert (prefix, "pledged") not in held
 
 
 def test_dashboard_and_sample_files(client: TestClient, session: Session, faces: Faces) -> None:

@@ -4,6 +4,7 @@ for the others; all through HTTP, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime, timedelta
 
@@ -87,12 +88,16 @@ def test_bank_transfer_needs_a_verified_code(session: Session, client: TestClien
     taken = verify(client, finance, other.organisation_id, HUAWEI)
     assert taken.status_code == 409
     listed = client.get("/api/v1/market/buyers/verifications", headers=finance.headers).json()
-    assert [row["organisation_id"] for row in listed] == [str(buyer.organisation_id)]
+    codes = {row["organisation_id"]: row["uscc"] for row in listed}
+    assert codes[str(buyer.organisation_id)] == HUAWEI
+    assert str(other.organisation_id) not in codes
     session.expire_all()
     audited = session.exec(
-        select(AuditRecord).where(col(AuditRecord.action) == "buyer.verified")
+        select(AuditRecord)
+        .where(col(AuditRecord.action) == "buyer.verified")
+        .where(col(AuditRecord.subject_id) == str(buyer.organisation_id))
     ).all()
-    assert [row.subject_id for row in audited] == [str(buyer.organisation_id)]
+    assert [json.loads(row.payload)["uscc"] for row in audited] == [HUAWEI]
     session.rollback()
 
     placed = client.post(

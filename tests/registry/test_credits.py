@@ -248,7 +248,8 @@ def test_pledged_credits_cannot_move_until_released(session: Session) -> None:
         session, f"{batch.serial_prefix}-000001", viewer=roles.coop.organisation_id
     )
     assert where.parts[0].state == BlockState.pledged and where.parts[0].pledged_to
-    with pytest.raises(PledgeConflict):  # only the lender releases
+    pledges.accept(session, actor=bank, pledge_id=pledge.id)
+    with pytest.raises(PledgeConflict):  # accepted: only the lender releases
         pledges.release(session, actor=roles.coop, pledge_id=pledge.id)
     pledges.release(session, actor=bank, pledge_id=pledge.id)
     transfers.transfer(

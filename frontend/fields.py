@@ -51,13 +51,11 @@ def fen(value: str, field: str, *, maximum: int = numbers.MAX_FEN) -> int:
 
 
 def basis_points(value: str, field: str) -> int:
-    """A yearly rate in per cent as typed (``3.85`` or ``3.85%``) → basis points (385)."""
+    """A yearly rate in per cent as typed (``3.85``, ``3.85%``, ``３.８５``) → basis points."""
     try:
-        rate = Decimal(value.strip().removesuffix("%").strip())
-    except InvalidOperation:
-        raise invalid(field, N_("Enter a rate in per cent, e.g. 3.85.")) from None
-    if not rate.is_finite() or rate < 0 or rate > 100 or rate.as_tuple().exponent < -2:  # type: ignore[operator]
-        raise invalid(field, N_("Enter a rate in per cent, e.g. 3.85."))
+        rate = numbers.read_decimal(value.replace("%", ""), places=2, minimum=0, maximum=100)
+    except numbers.NumberRefused as refused:
+        raise invalid(field, refused.message, **refused.params) from None
     return int(rate * 100)
 
 

@@ -203,14 +203,18 @@ def seed(session: Session, progress: Progress) -> None:
     buyer_service.verify(
         session, actor=finance, organisation_id=state_grid.id, code=STATE_GRID_USCC
     )
-    big, _ = _checkout(session, state_grid, state_grid_lot, 2_000, provider=Provider.bank_transfer)
-    bank.confirm_bank_transfer(
-        session,
-        actor=finance,
-        reference=big.number,
-        amount_fen=big.total_fen,
-        bank_reference="ICBC-HZ-2021-000001（演示）",
-    )
+    # in two orders of 1,000 t: one buyer holds at most a quarter of the tonnes on sale unpaid
+    for tranche in (1, 2):
+        big, _ = _checkout(
+            session, state_grid, state_grid_lot, 1_000, provider=Provider.bank_transfer
+        )
+        bank.confirm_bank_transfer(
+            session,
+            actor=finance,
+            reference=big.number,
+            amount_fen=big.total_fen,
+            bank_reference=f"ICBC-HZ-2021-00000{tranche}（演示）",
+        )
     if demo_buyer is not None:
         retired = _buy(
             session,

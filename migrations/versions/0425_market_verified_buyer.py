@@ -3,7 +3,7 @@
 Only a verified organisation may pay by bank transfer, whose order holds tonnes for days.
 
 Revision ID: 0425
-Revises: 0440
+Revises: 0435
 Create Date: 2026-12-07 23:50:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0425"
-down_revision: str | Sequence[str] | None = "0440"
+down_revision: str | Sequence[str] | None = "0435"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

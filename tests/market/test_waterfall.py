@@ -102,8 +102,9 @@ def test_the_cooperative_recovers_the_prepaid_collection_price_first(
     session.commit()
     page = client.get(f"/h/{link.token}", headers={"Accept-Language": "en"})
     assert page.status_code == 200
-    assert "Collection payments, paid in advance for your sinks" in page.text
-    assert "Shares of carbon sales" in page.text and "3.60" in page.text
+    parts = page.text[page.text.index('id="parts"') :]
+    assert "Collection payments, paid in advance" in parts or "收储款" in parts
+    assert ("Shares of carbon sales" in parts or "碳汇销售分成" in parts) and "3.60" in parts
 
 
 def test_without_a_collection_payment_nothing_is_recovered(session: Session) -> None:

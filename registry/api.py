@@ -42,6 +42,8 @@ from registry.models import (
 )
 from registry.pricing import format_cny
 from registry.schemas import (
+    AreaAcceptanceIn,
+    AreaAcceptancePublic,
     AveragePricePublic,
     BatchPublic,
     CertificateDocument,
@@ -505,6 +507,36 @@ def import_parcels(
     )
 
 
+@router.post(
+    "/area-acceptances",
+    response_model=AreaAcceptancePublic,
+    status_code=status.HTTP_201_CREATED,
+    responses=problems(401, 403, 422),
+    summary="Accept a parcel's registered area that differs from its measured polygon by more "
+    "than the tolerance, with a reason (verifier; audited). Payments still use the smaller area",
+)
+def accept_area(body: AreaAcceptanceIn, actor: ActorDep, session: SessionDep) -> Any:
+    row = parcels.accept_area(
+        session,
+        actor=actor,
+        cooperative_id=body.cooperative_id,
+        parcel_code=body.parcel_code,
+        registered_area_centimu=int(body.registered_area_mu * 100),
+        area_m2=body.area_m2,
+        reason=body.reason,
+    )
+    return AreaAcceptancePublic(
+        id=row.id,
+        cooperative_id=row.cooperative_id,
+        parcel_code=row.parcel_code,
+        registered_area_mu=f"{Decimal(row.registered_area_centimu) / 100:.2f}",
+        area_m2=row.area_m2,
+        verifier_id=row.verifier_id,
+        reason=row.reason,
+        created_at=row.created_at,
+    )
+
+
 @router.get(
     "/parcels",
     response_model=list[ParcelPublic],
@@ -938,7 +970,8 @@ def resume(project_id: uuid.UUID, body: ReasonIn, actor: ActorDep, session: Sess
     "/projects/{project_id}/terminate",
     response_model=ProjectPublic,
     responses=problems(401, 403, 404, 409, 422),
-    summary="Terminate a project, with a reason (authority); its ground is free again",
+    summary="Terminate a project, with a reason (authority); its ground stays claimed for its"
+    " crediting years",
 )
 def terminate(project_id: uuid.UUID, body: ReasonIn, actor: ActorDep, session: SessionDep) -> Any:
     project = projects.terminate(session, actor=actor, project_id=project_id, reason=body.reason)

@@ -35,9 +35,19 @@ class ParcelOverlap(Conflict):
     title = N_("The parcel overlaps ground already claimed")
 
 
+class GroundAlreadyClaimed(Conflict):
+    code = "registry/ground-already-claimed"
+    title = N_("This ground is already claimed for these years")
+
+
 class ForestRightInUse(Conflict):
     code = "registry/forest-right-in-use"
-    title = N_("The forest-right certificate is already under an active contract")
+    title = N_("The forest-right certificate is already registered")
+
+
+class AreaMismatch(Conflict):
+    code = "registry/area-mismatch"
+    title = N_("The registered area differs from the measured polygon")
 
 
 class DuplicateCode(Conflict):

@@ -152,7 +152,11 @@ class Parcel(SQLModel, table=True):
     land_type: LandType = Field(sa_type=String(16))
     village: str = Field(default="", sa_type=String(100))
     forest_right_cert: str | None = Field(
-        default=None, sa_type=String(64), index=True, description="林权证号, normalised"
+        default=None,
+        sa_type=String(64),
+        index=True,
+        unique=True,
+        description="林权证号, normalised (registry.forest_rights): one parcel ever",
     )
     registered_area_centimu: int | None = Field(
         default=None, sa_type=BigInteger, description="area on the certificate, 0.01 mu"
@@ -281,6 +285,10 @@ class Project(SQLModel, table=True):
         sa_type=BigInteger,
         description="confirmed losses beyond its own buffer not yet made good: blocks issuance",
     )
+    # after termination the authority decides on the unsold credits (registry.service.suspension)
+    credits_decision: str | None = Field(default=None, sa_type=String(16))
+    credits_decision_reason: str | None = Field(default=None, sa_type=Text)
+    credits_decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     outline_geojson: str | None = Field(default=None, sa_type=Text, description="simplified")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -521,6 +529,63 @@ class ReversalParcel(SQLModel, table=True):
 
     reversal_id: uuid.UUID = Field(foreign_key="registry_reversal.id", primary_key=True)
     parcel_id: uuid.UUID = Field(foreign_key="registry_parcel.id", primary_key=True)
+
+
+class GroundClaim(SQLModel, table=True):
+    """A project's claim on a parcel's ground for its crediting period (registry.service.ground).
+
+    Written when the parcel joins the project, with the outline as it was then (EPSG:4549);
+    no status change deletes it: a suspended or terminated project's years stay claimed. Only
+    taking the parcel out of a draft, before anything was issued, gives the ground back.
+    """
+
+    __tablename__ = "registry_ground_claim"
+    __table_args__ = (
+        UniqueConstraint("project_id", "parcel_id", name="uq_registry_ground_claim"),
+        Index("ix_registry_ground_claim_bbox", "min_x", "max_x", "min_y", "max_y"),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    project_id: uuid.UUID = Field(foreign_key="registry_project.id", index=True)
+    parcel_id: uuid.UUID = Field(foreign_key="registry_parcel.id", index=True)
+    starts_on: date
+    ends_on: date
+    geometry_wkb: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    min_x: float = Field(sa_type=Float, description="EPSG:4549 bounding box")
+    min_y: float = Field(sa_type=Float)
+    max_x: float = Field(sa_type=Float)
+    max_y: float = Field(sa_type=Float)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class AreaAcceptance(SQLModel, table=True):
+    """A verifier's acceptance of a registered area that differs from the measured polygon.
+
+    Keyed by what was compared (the cooperative's parcel code, the registered and the measured
+    area), so it holds for that parcel as measured, before or after its registration, and
+    for nothing else. Payments still use the smaller of the two areas.
+    """
+
+    __tablename__ = "registry_area_acceptance"
+    __table_args__ = (
+        UniqueConstraint(
+            "cooperative_id",
+            "parcel_code",
+            "registered_area_centimu",
+            "area_m2",
+            name="uq_registry_area_acceptance",
+        ),
+    )
+
+    id: uuid.UUID = Field(default_factory=new_id, primary_key=True)
+    cooperative_id: uuid.UUID = Field(foreign_key="organisation.id", index=True)
+    parcel_code: str = Field(sa_type=String(64))
+    registered_area_centimu: int = Field(sa_type=BigInteger)
+    area_m2: int = Field(sa_type=BigInteger)
+    verifier_id: uuid.UUID = Field(foreign_key="organisation.id")
+    accepted_by: str = Field(sa_type=String(100))
+    reason: str = Field(sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class MrvRunState(StrEnum):

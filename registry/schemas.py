@@ -82,6 +82,27 @@ class ParcelCreate(BaseModel):
     holdings: list[HoldingIn] = Field(default_factory=list, max_length=100)
 
 
+class AreaAcceptanceIn(BaseModel):
+    """A verifier accepts a registered area off the measured polygon by more than the tolerance."""
+
+    cooperative_id: uuid.UUID
+    parcel_code: str = Field(min_length=1, max_length=64)
+    registered_area_mu: Decimal = Field(gt=0, max_digits=12, decimal_places=2)
+    area_m2: int = Field(gt=0, description="the polygon's measured area (EPSG:4549)")
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class AreaAcceptancePublic(BaseModel):
+    id: uuid.UUID
+    cooperative_id: uuid.UUID
+    parcel_code: str
+    registered_area_mu: str
+    area_m2: int
+    verifier_id: uuid.UUID
+    reason: str
+    created_at: datetime
+
+
 class HoldingsIn(BaseModel):
     holdings: list[HoldingIn] = Field(min_length=1, max_length=100)
 

@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     stripe_payment_method_types: Annotated[list[str], NoDecode] = ["card", "wechat_pay"]
     stripe_webhook_tolerance_s: int = Field(default=300, gt=0)
 
+    # The registry: how far a parcel's registered (certificate) area may be from its measured
+    # polygon before a verifier must accept the difference, in basis points (500 = 5 %).
+    registry_area_tolerance_bp: int = Field(default=500, ge=0, le=10_000)
+
     # The market: platform fee on each sale in basis points (300 = 3 %), how long an order
     # holds its tonnes while the buyer pays, and the account enterprises pay bank transfers to.
     market_fee_bp: int = Field(default=300, ge=0, le=10_000)

@@ -154,7 +154,7 @@ def create_contract(
             N_("Parcels {parcels} have no household holding them."),
             parcels=", ".join(without[:20]),
         )
-    _check_not_under_other_contract(session, parcels)
+    _check_parcels_for_contract(session, parcels)
     contract = Contract(
         cooperative_id=cooperative_id,
         code=code,
@@ -198,38 +198,51 @@ def _parcels(session: Session, ids: Sequence[uuid.UUID]) -> list[Parcel]:
     return found
 
 
-def _check_not_under_other_contract(session: Session, parcels: Sequence[Parcel]) -> None:
-    """A parcel, or a forest-right certificate, sits under at most one active contract."""
+def _check_parcels_for_contract(session: Session, parcels: Sequence[Parcel]) -> None:
+    """A parcel sits under at most one active contract; a forest-right certificate number
+    (normalised, one parcel ever) under one contract ever, terminated ones included."""
     ids = [p.id for p in parcels]
-    certs = sorted({p.forest_right_cert for p in parcels if p.forest_right_cert})
-    active = (
-        select(Parcel.code, Parcel.forest_right_cert, Contract.code, ContractParcel.parcel_id)
+    under = (
+        select(Parcel.code, Parcel.forest_right_cert, Contract.code, Contract.status)
         .join(ContractParcel, col(ContractParcel.parcel_id) == col(Parcel.id))
         .join(Contract, col(Contract.id) == col(ContractParcel.contract_id))
-        .where(col(Contract.status) == ContractStatus.active)
     )
     for start in range(0, len(ids), 1000):
-        clash = session.exec(active.where(col(Parcel.id).in_(ids[start : start + 1000]))).first()
+        chunk = ids[start : start + 1000]
+        clash = session.exec(
+            under.where(col(Parcel.id).in_(chunk)).where(
+                col(Contract.status) == ContractStatus.active
+            )
+        ).first()
         if clash is not None:
             raise ForestRightInUse(
                 N_("Parcel {parcel} is already under active contract {contract}."),
                 parcel=clash[0],
                 contract=clash[2],
             )
-    for start in range(0, len(certs), 1000):
         clash = session.exec(
-            active.where(col(Parcel.forest_right_cert).in_(certs[start : start + 1000]))
+            under.where(col(Parcel.id).in_(chunk)).where(col(Parcel.forest_right_cert).is_not(None))
         ).first()
         if clash is not None:
             raise ForestRightInUse(
                 N_(
-                    "Forest-right certificate {certificate} is already under active contract"
-                    " {contract} (parcel {parcel})."
+                    "Forest-right certificate {certificate} was already under contract"
+                    " {contract} ({status}, parcel {parcel}); a certificate sits under one"
+                    " contract ever."
                 ),
                 certificate=clash[1],
                 contract=clash[2],
+                status=str(clash[3]),
                 parcel=clash[0],
             )
+    for parcel in parcels:
+        parcel_service.check_area(
+            session,
+            parcel.cooperative_id,
+            code=parcel.code,
+            registered_centimu=parcel.registered_area_centimu,
+            area_m2=parcel.area_m2,
+        )
 
 
 def get_contract(session: Session, *, actor: Actor, contract_id: uuid.UUID) -> Contract:

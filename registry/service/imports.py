@@ -15,7 +15,8 @@ from sqlmodel import Session, col, select
 from registry import geo
 from registry.errors import InvalidImport, InvalidParcel
 from registry.importer import SourceRow
-from registry.models import Household, LandType, ProjectParcel
+from registry.models import Household, LandType, Project, ProjectParcel
+from registry.service import ground
 from registry.service import parcels as parcel_service
 from registry.service import projects as project_service
 from registry.service.actors import Actor, ensure_own, require
@@ -172,17 +173,26 @@ def import_parcels(
         seen_codes.add(item.code)
         prepared.append((row, item))
     taken = parcel_service.existing_codes(session, cooperative_id, [p.code for _, p in prepared])
+    ground.lock(session)  # certificate numbers: the unique index backs the check below
+    certs = parcel_service.registered_certs(
+        session, [p.forest_right_cert for _, p in prepared if p.forest_right_cert]
+    )
     kept: list[tuple[SourceRow, parcel_service.PreparedParcel]] = []
     for row, item in prepared:
-        if item.code in taken:
-            rejected.append(RowRejection(row.number, item.code, "the code is already registered"))
-        else:
-            kept.append((row, item))
+        reason = _refusal(session, cooperative_id, item, taken, certs)
+        if reason is not None:
+            rejected.append(RowRejection(row.number, item.code, reason))
+            continue
+        if item.forest_right_cert:
+            certs[item.forest_right_cert] = item.code
+        kept.append((row, item))
     if project is not None and kept:
-        kept = _drop_overlapping(session, kept, rejected)
+        ground.lock(session)
+        kept = _drop_overlapping(session, kept, rejected, project)
     parcels = [parcel_service.insert(session, cooperative_id, item) for _, item in kept]
     session.flush()
     if project is not None:
+        ground.record(session, project, parcels)
         for parcel in parcels:
             session.add(ProjectParcel(project_id=project.id, parcel_id=parcel.id))
         session.flush()
@@ -209,6 +219,31 @@ def import_parcels(
         },
     )
     return report
+
+
+def _refusal(
+    session: Session,
+    cooperative_id: uuid.UUID,
+    item: parcel_service.PreparedParcel,
+    taken_codes: set[str],
+    certs: dict[str, str],
+) -> str | None:
+    """Why a prepared row cannot be registered (code, certificate, area), or None."""
+    if item.code in taken_codes:
+        return "the code is already registered"
+    if item.forest_right_cert and item.forest_right_cert in certs:
+        return f"forest-right certificate {item.forest_right_cert} is already registered"
+    try:
+        parcel_service.check_area(
+            session,
+            cooperative_id,
+            code=item.code,
+            registered_centimu=item.registered_area_centimu,
+            area_m2=item.area_m2,
+        )
+    except DomainError as error:
+        return str(error)
+    return None
 
 
 def _households_by_national_id(
@@ -297,8 +332,10 @@ def _drop_overlapping(
     session: Session,
     kept: list[tuple[SourceRow, parcel_service.PreparedParcel]],
     rejected: list[RowRejection],
+    project: Project,
 ) -> list[tuple[SourceRow, parcel_service.PreparedParcel]]:
-    """Reject rows overlapping claimed ground, then rows overlapping an earlier accepted row."""
+    """Reject rows overlapping live projects' parcels or ground claimed for the project's years,
+    then rows overlapping an earlier accepted row."""
     projected = np.asarray([item.projected for _, item in kept], dtype=object)
     bounds = shapely.total_bounds(projected)
     claimed = parcel_service.claimed_ground(
@@ -314,6 +351,19 @@ def _drop_overlapping(
             hit.new_index,
             f"overlaps parcel {other.parcel_code} of project {other.project_code}"
             f" by {hit.area_m2:.0f} m²",
+        )
+    for found in ground.conflicts(
+        session,
+        list(projected),
+        starts_on=project.crediting_start,
+        ends_on=project.crediting_end,
+        project_id=project.id,
+    ):
+        bad.setdefault(
+            found.index,
+            f"overlaps ground that project {found.project_code} claims for"
+            f" {found.starts_on.year}-{found.ends_on.year} (parcel {found.parcel_code},"
+            f" batch {found.batch or '-'}) by {found.area_m2:.0f} m²",
         )
     survivors = [index for index in range(len(kept)) if index not in bad]
     _, among = geo.find_overlaps(projected[survivors], [], check_among_new=True)

@@ -26,7 +26,7 @@ from registry.models import (
     SerialMovement,
 )
 from registry.serials import batch_prefix, block_serial
-from registry.service import measured, projects, reversals
+from registry.service import ground, measured, projects, reversals
 from registry.service.actors import Actor, require
 from tanhui.db import utcnow
 from tanhui.i18n import N_
@@ -59,6 +59,7 @@ def issue(
             issuable=period.issuable_t,
             quantity=quantity,
         )
+    ground.check_issuance(session, project, period.start, period.end)
     buffer = measured.check_issuable(period, project, quantity)
     batch_no = (
         session.exec(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import unicodedata
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -24,8 +25,16 @@ from shapely.geometry.base import BaseGeometry
 from sqlmodel import Session, col, select
 
 from registry import geo
-from registry.errors import DuplicateCode, InvalidParcel, ParcelOverlap, RegistryNotFound
+from registry.errors import (
+    AreaMismatch,
+    DuplicateCode,
+    ForestRightInUse,
+    InvalidParcel,
+    ParcelOverlap,
+    RegistryNotFound,
+)
 from registry.models import (
+    AreaAcceptance,
     Household,
     LandType,
     Parcel,
@@ -34,11 +43,13 @@ from registry.models import (
     ProjectParcel,
     ProjectStatus,
 )
+from registry.service import ground
 from registry.service.actors import Actor, ensure_own, require
 from tanhui import audit
 from tanhui.errors import InvalidInput
 from tanhui.i18n import N_
 from tanhui.models import OrgKind, Role
+from tanhui.settings import get_settings
 
 FULL_SHARE_BP = 10_000
 MAX_CODE_LENGTH = 64
@@ -58,11 +69,29 @@ LAND_TYPE_ALIASES = {
 INACTIVE_PROJECT_STATUSES = (ProjectStatus.terminated,)
 
 
+BRACKETS = str.maketrans(
+    {
+        **dict.fromkeys("[{〔【〖〘〚〈《「『⦅", "("),
+        **dict.fromkeys("]}〕】〗〙〛〉》」』⦆", ")"),
+        **dict.fromkeys("‐‑‒–—―−﹣~〜", "-"),
+        **dict.fromkeys("·・･•。｡", "."),
+        **dict.fromkeys("、，", ","),
+        **dict.fromkeys("\"'‘’“”`´", ""),
+    }
+)
+
+
 def normalise_cert(raw: str | None) -> str | None:
-    """Certificate numbers (林权证号) compare without spaces and case."""
+    """A forest-right certificate number (林权证号) as it is compared and stored.
+
+    NFKC (full-width digits, letters and brackets become ASCII), every bracket variant becomes
+    ``(``/``)``, dashes ``-``, dots ``.``, quotes go, and so do spaces; letters are upper case.
+    ``浙（2019）安吉林证第012001号`` and ``浙(2019) 安吉林证第012001号`` are one certificate.
+    """
     if raw is None:
         return None
-    value = re.sub(r"\s+", "", str(raw)).upper()
+    value = unicodedata.normalize("NFKC", str(raw)).translate(BRACKETS)
+    value = re.sub(r"\s+", "", value).upper()
     if not value or value in {"NONE", "NAN", "NULL"}:
         return None
     if len(value) > MAX_CERT_LENGTH:
@@ -71,6 +100,171 @@ def normalise_cert(raw: str | None) -> str | None:
             maximum=MAX_CERT_LENGTH,
         )
     return value
+
+
+def registered_certs(session: Session, certs: Iterable[str]) -> dict[str, str]:
+    """Normalised certificate → code of the parcel registered with it, for those taken."""
+    wanted = sorted(set(certs))
+    found: dict[str, str] = {}
+    for start in range(0, len(wanted), 1000):
+        for cert, code in session.exec(
+            select(Parcel.forest_right_cert, Parcel.code).where(
+                col(Parcel.forest_right_cert).in_(wanted[start : start + 1000])
+            )
+        ).all():
+            if cert is not None:
+                found[cert] = code
+    return found
+
+
+def refuse_registered_cert(session: Session, cert: str | None) -> None:
+    """A certificate number sits under one parcel ever (terminated contracts included)."""
+    if cert is not None and registered_certs(session, [cert]):
+        raise ForestRightInUse(
+            N_("Forest-right certificate {certificate} is already registered."),
+            certificate=cert,
+        )
+
+
+# --- registered area against the measured polygon -------------------------------------------
+
+
+def area_tolerance_bp() -> int:
+    return get_settings().registry_area_tolerance_bp
+
+
+def area_differs(registered_centimu: int | None, area_m2: int) -> bool:
+    """The registered area differs from the measured one by more than the tolerance."""
+    if registered_centimu is None:
+        return False
+    measured = geo.m2_to_mu(area_m2)
+    registered = Fraction(registered_centimu, geo.CENTIMU_PER_MU)
+    return abs(registered - measured) * 10_000 > measured * area_tolerance_bp()
+
+
+def area_accepted(
+    session: Session, cooperative_id: uuid.UUID, code: str, registered_centimu: int, area_m2: int
+) -> bool:
+    return (
+        session.exec(
+            select(AreaAcceptance.id)
+            .where(col(AreaAcceptance.cooperative_id) == cooperative_id)
+            .where(col(AreaAcceptance.parcel_code) == code)
+            .where(col(AreaAcceptance.registered_area_centimu) == registered_centimu)
+            .where(col(AreaAcceptance.area_m2) == area_m2)
+        ).first()
+        is not None
+    )
+
+
+def check_area(
+    session: Session,
+    cooperative_id: uuid.UUID,
+    *,
+    code: str,
+    registered_centimu: int | None,
+    area_m2: int,
+) -> None:
+    """Refuse a registered area over the tolerance off the polygon, unless a verifier accepted
+    exactly this difference for this parcel."""
+    if registered_centimu is None or not area_differs(registered_centimu, area_m2):
+        return
+    if area_accepted(session, cooperative_id, code, registered_centimu, area_m2):
+        return
+    measured = geo.m2_to_mu(area_m2)
+    raise AreaMismatch(
+        N_(
+            "Parcel {code}: the registered area {registered_mu} mu differs from the measured"
+            " {measured_mu} mu ({area_m2} m²) by more than {tolerance} %; a verifier must"
+            " accept the difference with a reason."
+        ),
+        code=code,
+        registered_mu=f"{Decimal(registered_centimu) / 100:.2f}",
+        measured_mu=f"{Decimal(measured.numerator) / Decimal(measured.denominator):.2f}",
+        area_m2=area_m2,
+        tolerance=f"{Decimal(area_tolerance_bp()) / 100:g}",
+    )
+
+
+def accept_area(
+    session: Session,
+    *,
+    actor: Actor,
+    cooperative_id: uuid.UUID,
+    parcel_code: str,
+    registered_area_centimu: int,
+    area_m2: int,
+    reason: str,
+) -> AreaAcceptance:
+    """A verifier accepts a registered area that differs from the measured polygon (audited)."""
+    require(actor, OrgKind.verifier, action="Accepting an area difference", admin=False)
+    assert actor.organisation_id is not None
+    if not reason.strip():
+        raise InvalidInput(
+            N_("A reason is required."), errors=[{"field": "reason", "message": "required"}]
+        )
+    code = str(parcel_code).strip()
+    if not code or len(code) > MAX_CODE_LENGTH or registered_area_centimu <= 0 or area_m2 <= 0:
+        raise InvalidInput(N_("Give the parcel code, its registered area and its measured area."))
+    existing = session.exec(
+        select(AreaAcceptance)
+        .where(col(AreaAcceptance.cooperative_id) == cooperative_id)
+        .where(col(AreaAcceptance.parcel_code) == code)
+        .where(col(AreaAcceptance.registered_area_centimu) == registered_area_centimu)
+        .where(col(AreaAcceptance.area_m2) == area_m2)
+    ).first()
+    if existing is not None:
+        return existing
+    acceptance = AreaAcceptance(
+        cooperative_id=cooperative_id,
+        parcel_code=code,
+        registered_area_centimu=registered_area_centimu,
+        area_m2=area_m2,
+        verifier_id=actor.organisation_id,
+        accepted_by=actor.ref,
+        reason=reason.strip()[:2000],
+    )
+    session.add(acceptance)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor.ref,
+        action="parcel.area_accepted",
+        subject_type="organisation",
+        subject_id=cooperative_id,
+        payload={
+            "parcel": code,
+            "registered_area_centimu": registered_area_centimu,
+            "area_m2": area_m2,
+            "reason": acceptance.reason,
+        },
+    )
+    return acceptance
+
+
+def unreconciled_parcels(session: Session, *, actor: Actor, limit: int = 200) -> list[Parcel]:
+    """Parcels whose registered area is off the polygon with no acceptance (for verifiers)."""
+    require(actor, OrgKind.verifier, minimum=Role.viewer, action="Reviewing parcel areas")
+    rows = session.exec(
+        select(Parcel)
+        .where(col(Parcel.registered_area_centimu).is_not(None))
+        .order_by(col(Parcel.created_at).desc())
+        .limit(20_000)
+    ).all()
+    found: list[Parcel] = []
+    for parcel in rows:
+        assert parcel.registered_area_centimu is not None
+        if area_differs(parcel.registered_area_centimu, parcel.area_m2) and not area_accepted(
+            session,
+            parcel.cooperative_id,
+            parcel.code,
+            parcel.registered_area_centimu,
+            parcel.area_m2,
+        ):
+            found.append(parcel)
+            if len(found) >= limit:
+                break
+    return found
 
 
 def land_type_from(raw: object) -> LandType:
@@ -262,6 +456,15 @@ def register_parcel(
     _check_households(session, cooperative_id, (h for h, _ in prepared.holdings))
     if existing_codes(session, cooperative_id, [prepared.code]):
         raise DuplicateCode(N_("The parcel code {code} is already registered."), code=code)
+    check_area(
+        session,
+        cooperative_id,
+        code=prepared.code,
+        registered_centimu=prepared.registered_area_centimu,
+        area_m2=prepared.area_m2,
+    )
+    ground.lock(session)  # the unique index backs this check; the lock keeps it a clean 409
+    refuse_registered_cert(session, prepared.forest_right_cert)
     parcel = insert(session, cooperative_id, prepared)
     session.flush()
     audit.record(
@@ -349,10 +552,13 @@ def holdings_of(session: Session, parcel_ids: Sequence[uuid.UUID]) -> list[Parce
 
 
 def area_mu(parcel: Parcel) -> Fraction:
-    """The area a contract pays on: the registered (certificate) area, else the measured one."""
+    """The area contracts, compensation rounds and revenue splits pay on: the smaller of the
+    registered (certificate) area and the measured polygon, so a typed area never pays more
+    than the ground there is."""
+    measured = geo.m2_to_mu(parcel.area_m2)
     if parcel.registered_area_centimu is not None:
-        return Fraction(parcel.registered_area_centimu, geo.CENTIMU_PER_MU)
-    return geo.m2_to_mu(parcel.area_m2)
+        return min(Fraction(parcel.registered_area_centimu, geo.CENTIMU_PER_MU), measured)
+    return measured
 
 
 # --- overlaps ------------------------------------------------------------------------------

@@ -50,7 +50,7 @@ from registry.models import (
 )
 from registry.reports import ReportError, ReportSummary, certification_message, read_report
 from registry.serials import PROJECT_CODE_PATTERN
-from registry.service import keys, measured
+from registry.service import ground, keys, measured
 from registry.service import parcels as parcel_service
 from registry.service.actors import Actor, ensure_own, require
 from tanhui import audit
@@ -256,7 +256,8 @@ def create_project(
 def add_parcels(
     session: Session, *, actor: Actor, project_id: uuid.UUID, parcel_ids: Sequence[uuid.UUID]
 ) -> Project:
-    """Put registered parcels into a draft project, refusing overlaps with claimed ground."""
+    """Put registered parcels into a draft project, refusing overlaps with the parcels of live
+    projects and with ground any project ever claimed for overlapping years."""
     require(actor, OrgKind.cooperative, action="Adding parcels", admin=False)
     project = get_project(session, actor=actor, project_id=project_id, lock=True)
     ensure_draft(project, action="adding parcels")
@@ -296,6 +297,7 @@ def add_parcels(
             new_codes=[p.code for p in new],
         )
         parcel_service.refuse_overlaps(findings, [p.code for p in new])
+        ground.claim(session, project, new)
         for parcel in new:
             session.add(ProjectParcel(project_id=project.id, parcel_id=parcel.id))
         session.flush()
@@ -329,6 +331,7 @@ def remove_parcels(
     for link in links:
         session.delete(link)
     session.flush()
+    ground.release(session, project.id, [link.parcel_id for link in links])
     refresh_outline(session, project)
     audit.record(
         session,
@@ -784,7 +787,7 @@ def resume(session: Session, *, actor: Actor, project_id: uuid.UUID, reason: str
 
 
 def terminate(session: Session, *, actor: Actor, project_id: uuid.UUID, reason: str) -> Project:
-    """Any state but terminated → terminated; its ground is free again, pending periods end."""
+    """Any state but terminated → terminated; pending periods end, its ground claims stay."""
     require(actor, OrgKind.authority, action="Terminating a project")
     _need_reason(reason)
     project = get_project(session, actor=actor, project_id=project_id, lock=True)

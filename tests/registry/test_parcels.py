@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from registry import geo
-from registry.errors import InvalidParcel, ParcelOverlap
+from registry.errors import GroundAlreadyClaimed, InvalidParcel, ParcelOverlap
 from registry.importer import read_rows
 from registry.models import Household, ProjectType
 from registry.service import imports, projects
@@ -96,12 +96,15 @@ def test_overlap_with_another_active_project_is_refused_naming_it(session: Sessi
     # a sliver of 200 m × 0.1 m = 20 m² on a 40,000 m² parcel: under both tolerances (40 m²)
     c = helpers.parcel(session, coop, x=199.9, y=0, side=200)
     projects.add_parcels(session, actor=coop, project_id=second.id, parcel_ids=[c.id])
-    # a terminated project frees its ground
+    # a terminated project's ground stays claimed for its crediting years
     d = helpers.parcel(session, coop, x=0, side=150)  # inside a
     with pytest.raises(ParcelOverlap):
         projects.add_parcels(session, actor=coop, project_id=second.id, parcel_ids=[d.id])
     projects.terminate(session, actor=helpers.Actor.system("t"), project_id=first.id, reason="x")
-    projects.add_parcels(session, actor=coop, project_id=second.id, parcel_ids=[d.id])
+    with pytest.raises(GroundAlreadyClaimed) as claimed:
+        projects.add_parcels(session, actor=coop, project_id=second.id, parcel_ids=[d.id])
+    assert claimed.value.params["other_project"] == "OV0001"
+    assert abs(claimed.value.params["overlap_m2"] - 22_500) < 5
 
 
 def test_small_parcels_use_the_relative_tolerance(session: Session) -> None:

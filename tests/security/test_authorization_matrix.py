@@ -215,6 +215,8 @@ RULES: dict[str, RuleLike] = {
     "POST /api/v1/registry/parcels": org(K.cooperative),
     "POST /api/v1/registry/parcels/import": org(K.cooperative),
     "GET /api/v1/registry/parcels": org(K.cooperative, minimum=ANY_ROLE),
+    # a verifier accepts a cooperative's registered area off the polygon (not the platform)
+    "POST /api/v1/registry/area-acceptances": org(K.verifier, admin=FORBIDDEN),
     # verifiers and the authority review projects' ground
     "GET /api/v1/registry/parcels/{parcel_id}": org(
         K.cooperative, K.verifier, K.authority, minimum=ANY_ROLE, hidden=True, others=HIDDEN
@@ -699,6 +701,7 @@ OVERRIDES: dict[str, dict[str, Any]] = {
         },
     },
     "POST /api/v1/registry/contracts": {"json_extra": {"cooperative_id": "A:cooperative"}},
+    "POST /api/v1/registry/area-acceptances": {"json_extra": {"cooperative_id": "A:cooperative"}},
     "POST /api/v1/registry/projects": {"json_extra": {"cooperative_id": "A:cooperative"}},
     "POST /api/v1/registry/pledges": {
         "json_extra": {"batch_id": "batch_id", "quantity_t": 1, "lender_id": "A:enterprise"}

@@ -16,7 +16,7 @@ from frontend.forms import refusal_errors
 from frontend.templating import page_locale, render
 from registry.errors import RegistryNotFound
 from registry.models import PeriodStatus, ProjectStatus
-from registry.service import issuance, projects, reversals
+from registry.service import issuance, projects, reversals, suspension
 from registry.service.transfers import organisation_name
 from tanhui.auth import Principal, SessionDep
 from tanhui.errors import DomainError
@@ -217,6 +217,9 @@ def decide_reversal(
     return RedirectResponse(f"/authority/projects/{project_id}", status_code=303)
 
 
+CREDITS_DECISIONS = {"cancel_credits": "cancelled", "reinstate_credits": "reinstated"}
+
+
 @router.post("/projects/{project_id}/{action}", response_class=HTMLResponse)
 def change_status(
     request: Request,
@@ -234,6 +237,14 @@ def change_status(
             projects.resume(session, actor=actor, project_id=project_id, reason=reason)
         elif action == "terminate":
             projects.terminate(session, actor=actor, project_id=project_id, reason=reason)
+        elif action in CREDITS_DECISIONS:
+            suspension.decide(
+                session,
+                actor=actor,
+                project_id=project_id,
+                decision=CREDITS_DECISIONS[action],
+                reason=reason,
+            )
         else:
             raise RegistryNotFound(N_("No {what} {id}."), what="action", id=action[:20])
     except RegistryNotFound:

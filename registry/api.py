@@ -50,6 +50,7 @@ from registry.schemas import (
     CertifyIn,
     ContractCreate,
     ContractPublic,
+    CreditsDecisionIn,
     DefaultIn,
     HoldingIn,
     HoldingPublic,
@@ -101,6 +102,7 @@ from registry.service import (
     public,
     retirements,
     reversals,
+    suspension,
     transfers,
 )
 from registry.service.actors import Actor
@@ -269,6 +271,8 @@ def _project(session: SessionDep, project: Project) -> ProjectPublic:
         buffer_exceeded=project.buffer_exceeded,
         reversal_debt_t=project.reversal_debt_t,
         parcel_count=projects.parcel_count(session, project.id),
+        credits_decision=project.credits_decision,
+        credits_decision_reason=project.credits_decision_reason,
         created_at=project.created_at,
         updated_at=project.updated_at,
     )
@@ -978,6 +982,22 @@ def terminate(project_id: uuid.UUID, body: ReasonIn, actor: ActorDep, session: S
     return _project(session, project)
 
 
+@router.post(
+    "/projects/{project_id}/credits-decision",
+    response_model=ProjectPublic,
+    responses=problems(401, 403, 404, 409, 422),
+    summary="Decide on a terminated project's suspended credits: cancel or reinstate the unsold "
+    "ones, with a reason (authority; audited)",
+)
+def decide_credits(
+    project_id: uuid.UUID, body: CreditsDecisionIn, actor: ActorDep, session: SessionDep
+) -> Any:
+    project = suspension.decide(
+        session, actor=actor, project_id=project_id, decision=body.decision, reason=body.reason
+    )
+    return _project(session, project)
+
+
 @router.get(
     "/projects/{project_id}/batches",
     response_model=list[BatchPublic],
@@ -1161,6 +1181,7 @@ def locate_serial(
         quantity_t=found.quantity_t,
         parts=[SerialPartPublic(**part.__dict__) for part in found.parts],
         truncated=found.truncated,
+        project_standing=found.project_standing,
     )
 
 

@@ -142,7 +142,9 @@ def _acting(organisation: Organisation) -> Actor:
 
 
 def _square(corner: Any, x_m: float, y_m: float, area_m2: float) -> dict[str, Any]:
-    side = math.sqrt(area_m2)
+    """A square of at least ``area_m2`` (a few m² over, after rounding to 1 cm and to whole m²,
+    so that the registered area is the smaller one that contracts pay on)."""
+    side = math.sqrt(area_m2 + 20)
     shape = shapely.box(
         corner.x + x_m, corner.y + y_m, corner.x + x_m + side, corner.y + y_m + side
     )

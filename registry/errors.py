@@ -40,6 +40,11 @@ class GroundAlreadyClaimed(Conflict):
     title = N_("This ground is already claimed for these years")
 
 
+class CreditsSuspended(Conflict):
+    code = "registry/credits-suspended"
+    title = N_("The project was terminated: its unsold credits are suspended")
+
+
 class ForestRightInUse(Conflict):
     code = "registry/forest-right-in-use"
     title = N_("The forest-right certificate is already registered")

@@ -255,6 +255,10 @@ class ProjectPublic(BaseModel):
     buffer_exceeded: bool
     reversal_debt_t: int = Field(description="losses owed beyond its buffer: issuance blocked")
     parcel_count: int
+    credits_decision: str | None = Field(
+        default=None, description="a terminated project's credits: cancelled or reinstated"
+    )
+    credits_decision_reason: str | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -373,6 +377,19 @@ class SerialPartPublic(BaseModel):
     certificate_id: str | None
 
 
+class ProjectStandingPublic(BaseModel):
+    status: str
+    reason: str | None
+    credits: str = Field(description="suspended, cancelled or reinstated")
+    credits_reason: str | None
+    decided_at: str | None
+
+
+class CreditsDecisionIn(BaseModel):
+    decision: str = Field(pattern="^(cancelled|reinstated)$")
+    reason: str = Field(min_length=1, max_length=2000)
+
+
 class SerialPublic(BaseModel):
     serial: str
     batch: str
@@ -384,6 +401,11 @@ class SerialPublic(BaseModel):
         default=False,
         description="the range holds more blocks than one answer lists: parts stop at the last "
         "one shown; ask again from the serial after it",
+    )
+    project_standing: ProjectStandingPublic | None = Field(
+        default=None,
+        description="set when the project was terminated: its unsold credits are suspended "
+        "until the authority cancels or reinstates them",
     )
 
 
@@ -568,6 +590,10 @@ class CertificateDocument(BaseModel):
         default=None,
         description="the certificate's place in the transparency log: index, and once a "
         "checkpoint covers it tree_size, base64 inclusion proof hashes and that checkpoint",
+    )
+    project_standing: ProjectStandingPublic | None = Field(
+        default=None,
+        description="not signed: set when the project was terminated after the retirement",
     )
 
 

@@ -37,6 +37,7 @@ from market.service.common import (
     require,
 )
 from registry.models import Batch, Project
+from registry.service import suspension
 from registry.service import transfers as registry_transfers
 from registry.service.actors import Actor
 from tanhui import audit
@@ -98,6 +99,13 @@ def reserved_t(
     if excluding_order is not None:
         query = query.where(col(OrderLine.order_id) != excluding_order)
     return int(session.exec(query).one())
+
+
+def ensure_sellable(session: Session, listing: Listing) -> None:
+    """Refuse buying a terminated project's unsold tonnes (the registry's one predicate)."""
+    batch = session.get(Batch, listing.batch_id)
+    if batch is not None:
+        suspension.ensure_movable(session, batch, org_owner(listing.seller_id))
 
 
 def is_selling(listing: Listing, now: datetime) -> bool:
@@ -406,7 +414,10 @@ def search_statement(shape: tuple[str, ...]) -> SelectOfScalar[Listing]:
 
 
 def _build_search(shape: tuple[str, ...]) -> SelectOfScalar[Listing]:
-    statement = select(Listing)
+    # a terminated project's listings are not offered (registry.service.suspension)
+    statement = select(Listing).where(
+        col(Listing.project_id).not_in(suspension.suspended_project_ids())
+    )
     for name in shape:
         if name == "open":
             moment = bindparam("moment", type_=UTCDateTime())

@@ -215,6 +215,7 @@ def place_order(
             raise ListingClosed(
                 N_("Listing {id} is {status}."), id=str(listing.id), status=str(listing.status)
             )
+        listing_service.ensure_sellable(session, listing)
         available = listing_service.open_t(session, listing, now=moment)
         if quantity > available:
             raise SoldOut(

@@ -22,6 +22,7 @@ from market.models import Order, OrderLine, OrderStatus
 from market.service.common import cny_text
 from registry.pricing import round_half_up
 from registry.serials import ProjectType
+from registry.service import suspension
 from tanhui.i18n import N_, translate
 
 INDEX_TZ = ZoneInfo("Asia/Shanghai")
@@ -88,6 +89,8 @@ def price_index(
         .where(col(Order.status) == OrderStatus.settled)
         .where(col(Order.settled_at) >= since)
         .where(col(Order.settled_at) < until)
+        # a terminated project's trades leave the index until the authority reinstates them
+        .where(col(OrderLine.project_id).not_in(suspension.suspended_project_ids()))
     )
     if credit_type is not None:
         query = query.where(col(OrderLine.credit_type) == credit_type)

@@ -39,6 +39,7 @@ from registry.models import (
     SerialBlock,
 )
 from registry.service import blocks as block_service
+from registry.service import suspension
 from registry.service.actors import Actor, owner_org_id, require
 from registry.service.contracts import today as local_today
 from tanhui import audit
@@ -108,6 +109,7 @@ def pledge_credits(
     if batch is None:
         raise RegistryNotFound(N_("No {what} {id}."), what="batch", id=str(batch_id))
     holder = actor.owner
+    suspension.ensure_movable(session, batch, holder)
     taken = block_service.take(
         session, batch_id=batch.id, holder=holder, quantity=quantity_t, lowest=True
     )

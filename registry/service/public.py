@@ -29,6 +29,7 @@ from registry.models import (
     SerialBlock,
 )
 from registry.serials import SerialFormatError, block_serial, parse
+from registry.service import suspension
 from registry.service.blocks import serial_pairs
 from registry.service.transfers import organisation_name
 from tanhui.cache import VersionedCache
@@ -264,6 +265,8 @@ class SerialLocation:
     # More than MAX_SERIAL_PARTS blocks lie in the range: ``parts`` stops at the last one listed
     # (ask again from the serial after it).
     truncated: bool = False
+    # a terminated project: its status and what the authority decided (suspension.standing)
+    project_standing: dict[str, Any] | None = None
 
 
 def locate(session: Session, serial: str, *, viewer: uuid.UUID | None = None) -> SerialLocation:
@@ -333,6 +336,7 @@ def locate(session: Session, serial: str, *, viewer: uuid.UUID | None = None) ->
         quantity_t=last - first + 1,
         parts=parts,
         truncated=truncated,
+        project_standing=suspension.standing(project),
     )
 
 

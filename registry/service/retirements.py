@@ -22,6 +22,7 @@ from registry.models import (
     SerialBlock,
 )
 from registry.service import blocks as block_service
+from registry.service import suspension
 from registry.service.actors import Actor, require
 from registry.service.issuance import period_of, project_of
 from registry.service.transfers import organisation_name
@@ -94,6 +95,7 @@ def retire(
     if batch is None:
         raise RegistryNotFound(N_("No {what} {id}."), what="batch", id=str(batch_id))
     holder = actor.owner
+    suspension.ensure_movable(session, batch, holder)
     taken = block_service.take(
         session, batch_id=batch.id, holder=holder, quantity=quantity_t, lowest=True
     )
@@ -269,6 +271,11 @@ def certificate_document(session: Session, certificate: Certificate) -> dict[str
     logged = _log_receipt(session, certificate.id)
     if logged is not None:
         document["log"] = logged
+    retirement = session.get(Retirement, certificate.retirement_id)
+    batch = session.get(Batch, retirement.batch_id) if retirement else None
+    standing = suspension.standing(project_of(session, batch)) if batch else None
+    if standing is not None:  # outside the signed payload: what became of the project since
+        document["project_standing"] = standing
     return document
 
 

@@ -16,6 +16,7 @@ from registry import ledger
 from registry.errors import InsufficientCredits, RegistryNotFound
 from registry.models import Batch, BlockState, SerialBlock
 from registry.service import blocks as block_service
+from registry.service import suspension
 from registry.service.actors import Actor, owner_org_id, require
 from tanhui import audit
 from tanhui.i18n import N_
@@ -46,6 +47,7 @@ def move_serials(
     ``listing_ref``) to ``to_owner``. No wallet posting: the caller posts the same tonnes."""
     if from_owner == to_owner:
         raise InsufficientCredits(N_("Credits cannot move to their own holder."))
+    suspension.ensure_movable(session, _batch(session, batch_id), from_owner)
     state = BlockState.listed if listing_ref is not None else MOVABLE_STATE
     taken = block_service.take(
         session,
@@ -128,6 +130,7 @@ def list_credits(
 ) -> list[SerialBlock]:
     """Mark ``quantity_t`` of the owner's available tonnes as offered under ``listing_ref``:
     they can then only move by a sale of that listing (or come back with :func:`unlist`)."""
+    suspension.ensure_movable(session, _batch(session, batch_id), owner)
     taken = block_service.take(
         session, batch_id=batch_id, holder=owner, quantity=quantity_t, lowest=False
     )

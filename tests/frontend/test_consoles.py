@@ -194,9 +194,22 @@ def test_authority_confirms_proposed_losses_and_suspends(
             f"{url}/{action}", data={"csrf_token": csrf, "reason": "核查"}, follow_redirects=False
         )
         assert done.status_code == 303, action
+    page = client.get(url, headers=EN)
+    assert "The unsold credits are suspended" in page.text
+    no_reason = client.post(
+        f"{url}/reinstate_credits", data={"csrf_token": csrf, "reason": ""}, headers=EN
+    )
+    assert no_reason.status_code == 422 and "f-reinstate_credits_reason-error" in no_reason.text
+    cancelled = client.post(
+        f"{url}/cancel_credits",
+        data={"csrf_token": csrf, "reason": "项目无效"},
+        follow_redirects=False,
+    )
+    assert cancelled.status_code == 303
+    assert "The unsold credits were cancelled." in client.get(url, headers=EN).text
     session.expire_all()
     final = projects.get_project_unchecked(session, project.id)
-    assert final.status == ProjectStatus.terminated
+    assert final.status == ProjectStatus.terminated and final.credits_decision == "cancelled"
     session.rollback()
     assert client.get(f"{url}/explode", headers=EN).status_code == 405
     assert client.post(f"{url}/explode", data={"csrf_token": csrf}, headers=EN).status_code == 404

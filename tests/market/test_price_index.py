@@ -114,3 +114,37 @@ def test_cli_prints_csv(session: Session, world: helpers.World, settings: Settin
     assert expired.returncode == 0 and "expired 0 orders" in expired.stdout
     wrong = factories.run_cli(settings, "market", "price-index", "--from", "yesterday")
     assert wrong.returncode == 2
+
+
+def test_a_terminated_projects_trades_and_listings_leave_the_market(
+    session: Session, world: helpers.World
+) -> None:
+    """Issue 15, hole 2: a terminated project's credits counted in the price index and stayed
+    on offer; now they leave both until the authority reinstates them."""
+    import pytest
+
+    from market.service import listings
+    from registry.errors import CreditsSuspended
+    from registry.service import projects, suspension
+
+    item = helpers.listing(session, world, quantity_t=10, price_fen_per_t=6_000)
+    settle(session, world, item, 2)
+    today = datetime.now(SHANGHAI).date()
+    assert price_index.price_index(session, credit_type=None, start=today, end=today)
+    query = listings.ListingQuery(project_id=world.project.id)
+    assert [found.id for found in listings.search(session, query)] == [item.id]
+    projects.terminate(session, actor=world.authority, project_id=world.project.id, reason="撤销")
+    assert price_index.price_index(session, credit_type=None, start=today, end=today) == []
+    assert listings.search(session, query) == []
+    buyer = helpers.org_actor(session, helpers.OrgKind.enterprise)
+    with pytest.raises(CreditsSuspended):
+        helpers.order(session, buyer, item, 1)
+    suspension.decide(
+        session,
+        actor=world.authority,
+        project_id=world.project.id,
+        decision="reinstated",
+        reason="复核",
+    )
+    assert price_index.price_index(session, credit_type=None, start=today, end=today)
+    assert [found.id for found in listings.search(session, query)] == [item.id]

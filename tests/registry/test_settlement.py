@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import date, timedelta
 from fractions import Fraction
@@ -11,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlmodel import Session
 
-from registry import pricing
+from registry import geo, pricing
 from registry.errors import AlreadySettled, ForestRightInUse, NotEnoughPrices
 from registry.service import contracts
 from registry.service.actors import Actor
@@ -83,6 +84,11 @@ VILLAGES = {
 }
 
 
+def _side_m(mu: int) -> float:
+    """A square a little over ``mu`` (registered areas within tolerance; the smaller is paid)."""
+    return math.sqrt(mu * float(geo.M2_PER_MU)) + 0.5
+
+
 def test_anji_settlement_pays_every_household_to_the_fen(session: Session) -> None:
     """21,392 mu in 5 villages, 30 trading days averaging 43.40 CNY/t, 0.39 t/mu/yr, 3 years:
     1,086,242.98 CNY, apportioned to the households by area with every fen paid."""
@@ -102,7 +108,7 @@ def test_anji_settlement_pays_every_household_to_the_fen(session: Session) -> No
                 session,
                 coop,
                 x=index * 3_000,
-                side=400,
+                side=_side_m(mu - 1_000),
                 holders=[(members[0], 5_000), (members[1], 3_000), (members[2], 2_000)],
                 registered_centimu=(mu - 1_000) * 100,
             )
@@ -112,8 +118,8 @@ def test_anji_settlement_pays_every_household_to_the_fen(session: Session) -> No
                 session,
                 coop,
                 x=index * 3_000,
-                y=1_000,
-                side=400,
+                y=3_000,
+                side=_side_m(1_000),
                 holders=[(members[0], 10_000)],
                 registered_centimu=1_000 * 100,
             )
@@ -150,13 +156,14 @@ def test_anji_settlement_pays_every_household_to_the_fen(session: Session) -> No
         contracts.settle_due(session, actor=coop, on=date(2025, 1, 1))
 
 
-def test_a_forest_right_certificate_sits_under_one_active_contract(session: Session) -> None:
+def test_a_forest_right_certificate_sits_under_one_parcel_and_one_contract(
+    session: Session,
+) -> None:
     coop = helpers.actor(session, OrgKind.cooperative)
     first = helpers.parcel(session, coop, x=0, cert="浙(2019)安吉县不动产权第0000001号")
-    second = helpers.parcel(session, coop, x=500, cert="浙(2019)安吉县不动产权第 0000001 号")
-    helpers.contract(session, coop, [first])
-    with pytest.raises(ForestRightInUse) as refused:
-        helpers.contract(session, coop, [second])
+    with pytest.raises(ForestRightInUse) as refused:  # the same number, spaced: one certificate
+        helpers.parcel(session, coop, x=500, cert="浙(2019)安吉县不动产权第 0000001 号")
     assert refused.value.params["certificate"] == "浙(2019)安吉县不动产权第0000001号"
+    helpers.contract(session, coop, [first])
     with pytest.raises(ForestRightInUse):
         helpers.contract(session, coop, [first])

@@ -271,6 +271,7 @@ RULES: dict[str, RuleLike] = {
     "POST /api/v1/registry/projects/{project_id}/suspend": org(K.authority),
     "POST /api/v1/registry/projects/{project_id}/resume": org(K.authority),
     "POST /api/v1/registry/projects/{project_id}/terminate": org(K.authority),
+    "POST /api/v1/registry/projects/{project_id}/credits-decision": org(K.authority),
     "GET /api/v1/registry/projects/{project_id}/batches": SAME_AS_PROJECT,
     # a loss is proposed by the project's cooperative or a verifier and decided by the authority
     "POST /api/v1/registry/projects/{project_id}/reversals": Rule(
@@ -729,6 +730,10 @@ OVERRIDES: dict[str, dict[str, Any]] = {
     "POST /api/v1/registry/projects/{project_id}/suspend": {"path": {"project_id": "wetland"}},
     "POST /api/v1/registry/projects/{project_id}/resume": {"path": {"project_id": "wetland"}},
     "POST /api/v1/registry/projects/{project_id}/terminate": {"path": {"project_id": "wetland"}},
+    "POST /api/v1/registry/projects/{project_id}/credits-decision": {
+        "path": {"project_id": "wetland"},
+        "json": {"decision": "reinstated", "reason": "matrix"},
+    },
     "POST /api/v1/registry/projects/{project_id}/periods": {
         "json": {"start": "2020-01-01", "end": "2020-12-31", "report_json": "{}"}
     },

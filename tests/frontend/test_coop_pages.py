@@ -243,7 +243,9 @@ def test_settlement_pays_households_and_shows_on_their_statement(
 ) -> None:
     coop = faces.coop.actor
     holder = helpers.household(session, coop, name="钱美珍")
-    plot = helpers.parcel(session, coop, holders=[(holder, 10_000)], registered_centimu=10_000)
+    plot = helpers.parcel(  # 100 mu drawn (a little over), 100 mu registered
+        session, coop, side=258.7, holders=[(holder, 10_000)], registered_centimu=10_000
+    )
     contract = helpers.contract(
         session,
         coop,

@@ -9,7 +9,7 @@
 - ``registry_project.credits_*``: the authority's decision on a terminated project's credits.
 
 Revision ID: 0430
-Revises: 0435
+Revises: 0426
 Create Date: 2026-12-07 23:30:00
 """
 
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0430"
-down_revision: str | Sequence[str] | None = "0435"
+down_revision: str | Sequence[str] | None = "0426"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

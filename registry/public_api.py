@@ -15,6 +15,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from registry.schemas import (
     CertificateDocument,
     PublicBatchPage,
+    PublicBatchProvenance,
     PublicKey,
     PublicKeys,
     PublicProjectCollection,
@@ -119,11 +120,38 @@ def batches(
             "buffer_t",
             "batch",
             "issued_at",
+            "basis",
+            "estimate_t",
+            "report_sha256",
         ]
         return csv_response(
             columns, ([item[c] for c in columns] for item in items), "batches.csv", next_cursor
         )
     return {"items": items, "next_cursor": next_cursor}
+
+
+BATCH_PREFIX = Path(
+    max_length=60, pattern=r"^[A-Za-z0-9-]+$", description="e.g. THC-BAM-AJ0001-2024-001"
+)
+
+
+@router.get(
+    "/batches/{batch}/provenance",
+    response_model=PublicBatchProvenance,
+    responses=problems(404, 422),
+    summary="The MRV run a batch came from: report and input hashes, parcels, estimate, buffer",
+)
+def batch_provenance(batch: Annotated[str, BATCH_PREFIX], session: SessionDep) -> Any:
+    return public.batch_provenance(session, batch)
+
+
+@router.get(
+    "/batches/{batch}/report",
+    responses={**problems(404, 422), 200: {"content": {"application/json": {}}}},
+    summary="The MRV report a batch was issued from, byte for byte (SHA-256: report_sha256)",
+)
+def batch_report(batch: Annotated[str, BATCH_PREFIX], session: SessionDep) -> Response:
+    return Response(public.batch_report(session, batch), media_type="application/json")
 
 
 @router.get(

@@ -558,6 +558,42 @@ class PublicBatch(BaseModel):
     buffer_t: int
     batch: str
     issued_at: str
+    basis: str = Field(description="measured, pooled or uploaded")
+    estimate_t: int | None = Field(description="the MRV run's conservative estimate, t")
+    report_sha256: str
+
+
+class PublicInput(BaseModel):
+    name: str
+    sha256: str
+
+
+class PublicCoveredParcel(BaseModel):
+    code: str
+    geometry_sha256: str = Field(description="SHA-256 of the registered EPSG:4549 WKB")
+    area_ha: float
+    outside_raster_ha: float
+    conservative_tco2e: float
+
+
+class PublicBatchProvenance(BaseModel):
+    """What anyone needs to check ``issued + buffer <= estimate`` for one batch."""
+
+    batch: str
+    project_code: str
+    issued_to_holder_t: int
+    buffer_t: int
+    basis: str
+    estimate_t: int | None
+    min_buffer_share: float
+    within_estimate: bool = Field(description="issued + buffer <= the conservative estimate")
+    report_sha256: str = Field(description="SHA-256 of the report (the verifier signed it)")
+    report_url: str
+    mrv_run_id: str | None
+    methodology: str
+    monitoring_period: list[str]
+    inputs: list[PublicInput]
+    parcels: list[PublicCoveredParcel]
 
 
 class PublicBatchPage(BaseModel):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.orm import defer
 from sqlmodel import Session, col, func, select
 
 from registry import geo, ledger
@@ -22,6 +23,7 @@ from registry.models import (
     Batch,
     BlockState,
     Certificate,
+    MonitoringPeriod,
     Pledge,
     Project,
     ProjectStatus,
@@ -29,7 +31,7 @@ from registry.models import (
     SerialBlock,
 )
 from registry.serials import SerialFormatError, block_serial, parse
-from registry.service import suspension
+from registry.service import measured, suspension
 from registry.service.blocks import serial_pairs
 from registry.service.transfers import organisation_name
 from tanhui.cache import VersionedCache
@@ -167,10 +169,14 @@ def public_batches(
             | ((col(Batch.issued_at) == moment) & (col(Batch.id) > row_id))
         )
     rows = session.exec(query.limit(size + 1)).all()
+    periods = _periods_of([batch for batch, _project in rows[:size]], session)
     items = [
         {
             "project_code": project.code,
             "type": str(project.type),
+            "basis": str(periods[batch.period_id].basis),
+            "estimate_t": periods[batch.period_id].estimate_t,
+            "report_sha256": periods[batch.period_id].report_sha256,
             "vintage": batch.vintage,
             "serial_first": block_serial(batch.serial_prefix, 1, 1),
             "serial_last": block_serial(batch.serial_prefix, batch.total_t, batch.total_t),
@@ -187,6 +193,72 @@ def public_batches(
         last = rows[size - 1][0]
         next_cursor = encode_cursor(last.issued_at, last.id)
     return items, next_cursor
+
+
+def _periods_of(batches: list[Batch], session: Session) -> dict[Any, MonitoringPeriod]:
+    ids = [batch.period_id for batch in batches]
+    if not ids:
+        return {}
+    query = select(MonitoringPeriod).where(col(MonitoringPeriod.id).in_(ids))
+    query = query.options(defer(MonitoringPeriod.report_json))  # type: ignore[arg-type]
+    return {period.id: period for period in session.exec(query).all()}
+
+
+def batch_provenance(session: Session, prefix: str) -> dict[str, Any]:
+    """The MRV run a batch came from: report hash, input hashes, parcels covered, estimate and
+    buffer, so that anyone can check issued + buffer <= the conservative estimate."""
+    batch = session.exec(select(Batch).where(col(Batch.serial_prefix) == prefix.upper())).first()
+    if batch is None:
+        raise RegistryNotFound(N_("No {what} {id}."), what="batch", id=prefix)
+    period = session.get(MonitoringPeriod, batch.period_id)
+    project = session.get(Project, batch.project_id)
+    assert period is not None and project is not None
+    report = json.loads(period.report_json)
+    provenance = report.get("provenance") if isinstance(report, dict) else None
+    raw_inputs = provenance.get("inputs", []) if isinstance(provenance, dict) else []
+    inputs = [
+        {"name": str(item.get("name", "")), "sha256": str(item.get("sha256", ""))}
+        for item in raw_inputs
+        if isinstance(item, dict)
+    ]
+    covered = measured.coverage_of(period)
+    return {
+        "batch": batch.serial_prefix,
+        "project_code": project.code,
+        "issued_to_holder_t": batch.quantity_t,
+        "buffer_t": batch.buffer_t,
+        "basis": str(period.basis),
+        "estimate_t": period.estimate_t,
+        "min_buffer_share": period.min_buffer_share_bp / measured.BASIS_POINTS,
+        "within_estimate": period.estimate_t is not None
+        and batch.quantity_t + batch.buffer_t <= period.estimate_t,
+        "report_sha256": period.report_sha256,
+        "report_url": f"/api/v1/public/batches/{batch.serial_prefix}/report",
+        "mrv_run_id": str(period.mrv_run_id) if period.mrv_run_id else None,
+        "methodology": f"{period.methodology_name} {period.methodology_version}",
+        "monitoring_period": [period.start.isoformat(), period.end.isoformat()],
+        "inputs": inputs,
+        "parcels": [
+            {
+                "code": item["code"],
+                "geometry_sha256": item["geometry_sha256"],
+                "area_ha": item["area_ha"],
+                "outside_raster_ha": item["outside_raster_ha"],
+                "conservative_tco2e": item["conservative_tco2e"],
+            }
+            for item in covered
+        ],
+    }
+
+
+def batch_report(session: Session, prefix: str) -> str:
+    """The report a batch was issued from, byte for byte (its SHA-256 is report_sha256)."""
+    batch = session.exec(select(Batch).where(col(Batch.serial_prefix) == prefix.upper())).first()
+    if batch is None:
+        raise RegistryNotFound(N_("No {what} {id}."), what="batch", id=prefix)
+    period = session.get(MonitoringPeriod, batch.period_id)
+    assert period is not None
+    return period.report_json
 
 
 # --- retirements ---------------------------------------------------------------------------

@@ -5,6 +5,7 @@ pooling job. Over the HTTP API, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import date
 from pathlib import Path
@@ -174,6 +175,29 @@ def test_a_measured_period_is_issued_within_its_conservative_estimate(
     issued, buffer = batch.json()["quantity_t"], batch.json()["buffer_t"]
     assert issued + buffer <= estimate and buffer * 10 >= issued + buffer
     assert issued == period.issuable_t > 0
+
+    # anyone can check issued + buffer <= estimate, and what the estimate rests on
+    prefix = batch.json()["serial_prefix"]
+    shown = client.get(f"/api/v1/public/batches/{prefix}/provenance")
+    assert shown.status_code == 200, shown.text
+    provenance = shown.json()
+    assert (provenance["issued_to_holder_t"], provenance["buffer_t"]) == (issued, buffer)
+    assert provenance["estimate_t"] == estimate and provenance["within_estimate"]
+    assert (provenance["basis"], provenance["min_buffer_share"]) == ("measured", 0.1)
+    stored = client.get(provenance["report_url"])
+    assert hashlib.sha256(stored.content).hexdigest() == provenance["report_sha256"]
+    assert provenance["report_sha256"] == period.report_sha256
+    raster = Path(rasters["index"]).read_bytes()
+    assert {"name": "raster:index", "sha256": hashlib.sha256(raster).hexdigest()} in provenance[
+        "inputs"
+    ]
+    assert [(item["code"], item["geometry_sha256"]) for item in provenance["parcels"]] == [
+        (plot.code, hashlib.sha256(plot.geometry_wkb).hexdigest()) for plot in plots
+    ]
+    listed = client.get("/api/v1/public/batches").json()["items"]
+    mine = next(item for item in listed if item["batch"] == prefix)
+    assert (mine["basis"], mine["estimate_t"]) == ("measured", estimate)
+    assert client.get("/api/v1/public/batches/THC-BAM-NONE-2024-001/provenance").status_code == 404
 
 
 def test_a_run_that_misses_a_registered_parcel_is_refused(session: Session, people: People) -> None:

@@ -148,3 +148,22 @@ class SchedulerUnavailable(MrvError):
         super().__init__(
             N_("Cannot use the Dask scheduler {input}: {reason}"), input=input, reason=reason
         )
+
+
+class ImplausibleValue(InvalidInput):
+    code = "mrv/implausible-value"
+    title = N_("A value lies outside the methodology's plausibility bounds")
+
+    def __init__(
+        self, *, input: str, name: str, value: float, low: float, high: float, source: str
+    ) -> None:
+        super().__init__(
+            N_("{input}: {name} = {value} lies outside [{low}, {high}] ({source})"),
+            input=input,
+            name=name,
+            value=value,
+            low=low,
+            high=high,
+            source=source,
+            rule="methodology-bounds",
+        )

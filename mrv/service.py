@@ -17,7 +17,13 @@ import tanhui
 from mrv import io, montecarlo, parcels, zonal
 from mrv.errors import InvalidParameters, NoOverlap, UndefinedCrs
 from mrv.methodologies import get as get_methodology
-from mrv.methodologies.base import MASKED_SAMPLE, Inputs, Methodology, ParcelGeometry
+from mrv.methodologies.base import (
+    MASKED_SAMPLE,
+    Inputs,
+    Methodology,
+    ParcelGeometry,
+    check_classes,
+)
 from mrv.params import (
     BUFFER_SOURCE,
     CONSERVATIVENESS_SOURCE,
@@ -79,6 +85,7 @@ def estimate(
     for key in sorted(raster_inputs):
         inputs_hashed.append((f"raster:{key}", raster_inputs[key].path))
     class_table = io.read_class_table(str(classes)) if classes is not None else None
+    check_classes(getattr(chosen, "class_bounds", None), class_table, str(classes))
     if classes is not None:
         inputs_hashed.append(("classes", str(classes)))
     field_plots = io.read_plots(str(plots)) if plots is not None else None

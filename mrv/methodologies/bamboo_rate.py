@@ -16,6 +16,7 @@ import numpy as np
 from mrv.methodologies.base import (
     BAMBOO_APPLICABILITY,
     MINIMUM_AREA_SOURCE,
+    ClassBounds,
     ClassKernel,
     Evaluation,
     FloatArray,
@@ -86,9 +87,24 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
 )
 
 
+# A class table is refused outside these (a typo or an inflation, never an estimate).
+CLASS_BOUNDS = ClassBounds(
+    removal_min=-20.0,
+    removal_max=20.0,
+    removal_source=(
+        "bamboo-rate 1.0 bound: 3.4x the Anji scheme's 5.85 tCO2e/ha/yr, the highest published Moso"
+        " rate (Xu et al. 2017, Forests 8:371: 2.2); losses down to the same magnitude (verify)"
+    ),
+    ch4_min=0.0,
+    ch4_max=0.0,
+    ch4_source="bamboo-rate 1.0 credits no methane: a bamboo class table has none",
+)
+
+
 class BambooRate:
     name = NAME
     version = VERSION
+    class_bounds = CLASS_BOUNDS
     title = "Bamboo, Tier 1: eligible area x default rate x years"
     parameters = PARAMETERS
     applicability = BAMBOO_APPLICABILITY

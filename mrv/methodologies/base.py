@@ -286,3 +286,45 @@ def minimum_area_flags(
     """Parcels whose eligible area is positive but below the methodology's minimum (a parcel
     with no eligible area at all credits nothing anyway and is not flagged)."""
     return (inside_ha > 0) & (eligible_ha > 0) & (eligible_ha < minimum_ha)
+
+
+@dataclass(frozen=True)
+class ClassBounds:
+    """Plausibility bounds of a land-cover class table (per class, per hectare and year): a
+    table outside them is refused with the bound and its source, never estimated."""
+
+    removal_min: float
+    removal_max: float
+    removal_source: str
+    ch4_min: float = 0.0
+    ch4_max: float = 0.0
+    ch4_source: str = ""
+
+
+def check_classes(bounds: ClassBounds | None, classes: Any, source: str) -> None:
+    """Refuse a class whose removal or methane factor lies outside ``bounds``."""
+    from mrv.errors import ImplausibleValue
+
+    if bounds is None or classes is None:
+        return
+    for item in classes:
+        removal = item.removal_tco2e_per_ha_year
+        if not bounds.removal_min <= removal <= bounds.removal_max:
+            raise ImplausibleValue(
+                input=f"{source} class {item.value} ({item.name})",
+                name="removal_tco2e_per_ha_year",
+                value=removal,
+                low=bounds.removal_min,
+                high=bounds.removal_max,
+                source=bounds.removal_source,
+            )
+        methane = item.ch4_kg_per_ha_year
+        if not bounds.ch4_min <= methane <= bounds.ch4_max:
+            raise ImplausibleValue(
+                input=f"{source} class {item.value} ({item.name})",
+                name="ch4_kg_per_ha_year",
+                value=methane,
+                low=bounds.ch4_min,
+                high=bounds.ch4_max,
+                source=bounds.ch4_source or bounds.removal_source,
+            )

@@ -19,6 +19,7 @@ from mrv.methodologies.base import (
     MAX_CREDITING_YEARS,
     MIN_CREDITING_YEARS,
     Applicability,
+    ClassBounds,
     ClassKernel,
     Evaluation,
     FloatArray,
@@ -152,9 +153,27 @@ APPLICABILITY = Applicability(
 )
 
 
+# A class table is refused outside these (a typo or an inflation, never an estimate).
+CLASS_BOUNDS = ClassBounds(
+    removal_min=-50.0,
+    removal_max=10.0,
+    removal_source=(
+        "wetland 1.0 bound: IPCC 2013 Wetlands Supplement, rewetted soils remove about"
+        " 0.84 tCO2/ha/yr (ch. 3); 10 leaves room for the highest coastal burial rates (verify)"
+    ),
+    ch4_min=0.0,
+    ch4_max=1_000.0,
+    ch4_source=(
+        "wetland 1.0 bound: IPCC 2013 Wetlands Supplement ch. 5 default 235 kg CH4/ha/yr,"
+        " ch. 3 up to 216 kg CH4-C (288 kg CH4)/ha/yr; about 3.5x the highest default (verify)"
+    ),
+)
+
+
 class Wetland:
     name = NAME
     version = VERSION
+    class_bounds = CLASS_BOUNDS
     title = "Wetland: area by class x removal factor, minus CH4 x GWP100"
     parameters = PARAMETERS
     applicability = APPLICABILITY

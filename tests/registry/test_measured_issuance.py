@@ -16,6 +16,7 @@ import shapely
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, func, select
 
+from mrv.errors import ImplausibleValue
 from mrv.report import Report
 from registry import demo_rasters
 from registry.errors import IncompleteCoverage
@@ -216,3 +217,35 @@ def test_a_run_that_misses_a_registered_parcel_is_refused(session: Session, peop
     with pytest.raises(IncompleteCoverage) as refused:
         mrv_runs.submit_run(session, actor=people.coop.actor, run_id=run.id)
     assert codes[1] in str(refused.value)
+
+
+def test_a_class_table_outside_the_methodologys_bounds_is_refused(
+    session: Session, people: People, tmp_path: Path
+) -> None:
+    """Hole 1: a class table of 500 t/ha/yr gave 55,431 t from 70 ha; now refused, naming the
+    bound and its source, and no run is stored."""
+    project_id = _two_parcel_project(session, people, x=8_000)
+    plots = projects.project_parcels(session, project_id)
+    shapes = list(shapely.from_wkb(np.asarray([p.geometry_wkb for p in plots], dtype=object)))
+    rasters, _wetland_classes = demo_rasters.wetland(tmp_path, "cover", shapes)
+    table = tmp_path / "classes.csv"
+    table.write_text(
+        "value,name,removal_tco2e_per_ha_year,ch4_kg_per_ha_year\n1,bamboo,500,0\n2,other,0,0\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ImplausibleValue) as refused:
+        mrv_runs.measure(
+            session,
+            actor=people.coop.actor,
+            project_id=project_id,
+            period_start=date(2022, 1, 1),
+            period_end=date(2024, 12, 31),
+            rasters=rasters,
+            classes=str(table),
+        )
+    problem = refused.value.to_problem("en")
+    assert problem["type"] == "/problems/mrv/implausible-value" and problem["status"] == 422
+    assert "500" in problem["detail"] and "20.0" in problem["detail"]
+    assert "Anji" in problem["detail"] and problem["rule"] == "methodology-bounds"
+    session.rollback()
+    assert mrv_runs.runs_of_project(session, actor=people.coop.actor, project_id=project_id) == []

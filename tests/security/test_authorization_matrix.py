@@ -318,6 +318,8 @@ RULES: dict[str, RuleLike] = {
     # the public explorer
     "GET /api/v1/public/projects": PUBLIC,
     "GET /api/v1/public/batches": PUBLIC,
+    "GET /api/v1/public/batches/{batch}/provenance": PUBLIC,
+    "GET /api/v1/public/batches/{batch}/report": PUBLIC,
     "GET /api/v1/public/retirements": PUBLIC,
     "GET /api/v1/public/certificates/{certificate_id}": PUBLIC,
     "GET /api/v1/public/certificates/{certificate_id}/pdf": PUBLIC,

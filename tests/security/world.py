@@ -289,6 +289,7 @@ def _objects(
     ).id
     batch = _first(session, select(Batch).where(col(Batch.project_id) == project.id))
     objects["batch_id"] = batch.id
+    objects["batch"] = batch.serial_prefix
     objects["serial"] = _first(
         session, select(SerialBlock).where(col(SerialBlock.batch_id) == batch.id)
     ).first

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from sqlmodel import Session
 
 from frontend import reports
 from registry.models import MonitoringPeriod, PeriodStatus, Project, ProjectStatus
-from registry.service import keys, projects
+from registry.service import keys, measured, projects
 from registry.service.actors import Actor
 from registry.service.transfers import organisation_name
 
@@ -55,6 +56,7 @@ class PeriodReview:
     message: str  # the canonical JSON the verifier signs
     signature_ok: bool
     parcel_count: int
+    coverage: list[dict[str, Any]]  # the platform run's parcels (empty for an uploaded report)
 
 
 def period_review(
@@ -73,6 +75,7 @@ def period_review(
         message=projects.certification_message_for(project, period).decode("utf-8"),
         signature_ok=projects.verify_certification(session, project, period),
         parcel_count=len(included),
+        coverage=measured.coverage_of(period),
     )
 
 

@@ -4,6 +4,7 @@ suspension and termination."""
 from __future__ import annotations
 
 import base64
+import hashlib
 from datetime import date
 
 from fastapi.testclient import TestClient
@@ -25,6 +26,7 @@ def test_verifier_reviews_returns_and_certifies(
     second = helpers.project(session, faces.roles, status=ProjectStatus.submitted)
     first_period = projects.periods(session, first.id)[0].id
     second_period = projects.periods(session, second.id)[0].id
+    plot = projects.project_parcels(session, first.id)[0]
     session.commit()
     csrf = as_(client, faces.verifier)
     queue = client.get("/verifier", headers=EN)
@@ -34,6 +36,11 @@ def test_verifier_reviews_returns_and_certifies(
     assert "certification/1" in review.text and "report_sha256" in review.text
     assert "Certify the report" in review.text and 'class="map"' in review.text
     assert "The platform keeps your organisation" in review.text
+    # the platform's measurement, parcel by parcel, next to the report's claim (issue 15)
+    assert "Conservative estimate of the platform&#39;s run: 1200 t" in review.text
+    assert plot.code in review.text and hashlib.sha256(plot.geometry_wkb).hexdigest()[:16] in (
+        review.text
+    )
 
     empty = client.post(
         f"/verifier/periods/{first_period}/return",

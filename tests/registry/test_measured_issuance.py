@@ -118,17 +118,17 @@ def test_a_residents_project_takes_no_uploaded_period(
         code=f"RS{uuid.uuid4().hex[:6].upper()}",
         name="居民碳普惠",
         type=ProjectType.residents,
-        methodology_name="tanhui-inclusion",
+        methodology_name="tanhui-residents-pool",
         methodology_version="1.0",
         crediting_start=date(2022, 1, 1),
-        crediting_end=date(2051, 12, 31),
+        crediting_end=date(2031, 12, 31),
     )
     projects.collect(session, actor=coop, project_id=project.id)
     session.commit()
     refused = client.post(
         f"{API}/projects/{project.id}/periods",
         headers=people.coop.headers,
-        json={"report": helpers.report(50_000, 0, methodology="tanhui-inclusion")},
+        json={"report": helpers.report(50_000, 0, methodology="tanhui-residents-pool")},
     )
     assert refused.status_code == 422
     assert refused.json()["type"] == "/problems/registry/residents-pooled-only"

@@ -7,6 +7,7 @@ from sqlmodel import Session
 from registry import certificates
 from registry.models import BlockState, ProjectStatus, RetirementPurpose
 from registry.service import blocks, issuance, public, retirements, transfers
+from tanhui.audit import platform_signing_key
 from tests.registry import helpers
 
 
@@ -39,9 +40,12 @@ def test_parcels_to_certificate(session: Session) -> None:
     assert [(b.first, b.last) for b in retired] == [(701, 820)]
     cert = retirements.get_certificate(session, retirement.certificate_id)
     doc = retirements.certificate_document(session, cert)
-    assert certificates.verify_document(doc, {}).ok
+    platform = platform_signing_key()
+    pinned = {platform.key_id: platform.public_raw}  # certificates verify on pinned keys only
+    assert certificates.verify_document(doc, pinned).ok
+    assert not certificates.verify_document(doc, {}).ok
     pdf = retirements.certificate_pdf(session, cert)
-    assert certificates.verify_document(certificates.parse_document(pdf), {}).ok
+    assert certificates.verify_document(certificates.parse_document(pdf), pinned).ok
     where = public.locate(session, f"{batch.serial_prefix}-000700-000702")
     assert [p.state for p in where.parts] == [BlockState.held, BlockState.retired]
     features = public.public_projects(session)

@@ -542,6 +542,7 @@ RULES: dict[str, RuleLike] = {
     ),
     "GET /coop/mrv/{job_id}": org(K.cooperative, minimum=ANY_ROLE, admin=FORBIDDEN, strict=False),
     "POST /coop/mrv/{job_id}/submit": org(K.cooperative, admin=FORBIDDEN, strict=False),
+    "POST /coop/mrv/{job_id}/cancel": org(K.cooperative, admin=FORBIDDEN, strict=False),
     "GET /coop/periods/{period_id}": org(
         K.cooperative, minimum=ANY_ROLE, admin=FORBIDDEN, hidden=True
     ),
@@ -751,6 +752,7 @@ OVERRIDES: dict[str, dict[str, Any]] = {
     "GET /coop/mrv/{job_id}/status": {"path": {"job_id": "0" * 32}},
     "GET /coop/mrv/{job_id}": {"path": {"job_id": "0" * 32}},
     "POST /coop/mrv/{job_id}/submit": {"path": {"job_id": "0" * 32}},
+    "POST /coop/mrv/{job_id}/cancel": {"path": {"job_id": "0" * 32}},
     "GET /api/v1/market/statements/by-link/{token}": {"path": {"token": "statement_link"}},
     "POST /api/v1/market/buyers/{organisation_id}/verification": {
         "path": {"organisation_id": "A:enterprise"},

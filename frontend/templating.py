@@ -6,8 +6,8 @@ Templates call ``_("English text")`` for every user-facing string; the catalogue
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -43,6 +43,16 @@ def page_locale(request: Request, principal: Principal | None = None) -> str:
     if cookie is None and principal is not None and principal.resident is not None:
         cookie = principal.resident.locale
     return negotiate(request.headers.get("accept-language"), cookie)
+
+
+def _translator(locale: str) -> Callable[..., str]:
+    """The page's ``_``: ``translate`` in the page's locale (its locale is positional-only, so a
+    ``partial(translate, locale=...)`` would pass the locale as a placeholder and answer zh-CN)."""
+
+    def _(message: str, /, **params: object) -> str:
+        return translate(message, locale, **params)
+
+    return _
 
 
 def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -109,7 +119,7 @@ def render(
         "request": request,
         "locale": locale,
         "locales": SUPPORTED_LOCALES,
-        "_": partial(translate, locale=locale),
+        "_": _translator(locale),
         "principal": principal,
         "csrf_token": csrf,
         "base_url": get_settings().base_url,

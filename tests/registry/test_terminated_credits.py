@@ -85,6 +85,9 @@ def test_a_terminated_projects_unsold_credits_cannot_move_until_the_authority_de
             "batch_id": str(batch.id),
             "quantity_t": 5,
             "lender_id": str(people.enterprise.actor.organisation_id),
+            "loan_amount_fen": 10_000_000,
+            "interest_rate_bp": 385,
+            "matures_on": "2030-12-31",
         },
     }
     for path, body in attempts.items():

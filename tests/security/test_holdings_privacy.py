@@ -56,6 +56,7 @@ def test_serial_lookups_name_holders_and_lenders_only_to_the_holder(
         quantity_t=200,
         lender_id=bank.organisation_id,
         loan_amount_fen=37_190_000,
+        interest_rate_bp=385,
         matures_on=date(2027, 12, 31),
     )
     coop_user = factories.user(
